@@ -1,0 +1,187 @@
+"""The `quantzero` command line: the only place that prints, reads the environment and exits.
+
+Heavy modules (torch, reportlab) are imported inside the commands so `quantzero --help` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from quantzero_ci import __version__
+from quantzero_ci.errors import QuantZeroError
+
+SIGNING_KEY_ENV = "QUANTZERO_SIGNING_KEY"
+
+
+class _Group(click.Group):
+    """Turns QuantZeroError into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except QuantZeroError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(error.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="quantzero")
+def main() -> None:
+    """QuantZero CI: measure a PyTorch model's carbon cost, compress it with NeuroQuant, verify
+    its predictions, and certify the result."""
+
+
+def _overrides(**values: object) -> dict[str, object]:
+    keys = {
+        "model": "model",
+        "hardware": "deployment.hardware",
+        "country": "deployment.country",
+        "mode": "compression.mode",
+        "min_pcs": "gate.min_pcs",
+        "min_carbon_reduction": "gate.min_carbon_reduction_pct",
+        "max_accuracy_drop": "gate.max_accuracy_drop_pp",
+        "output_dir": "output_dir",
+        "input_shape": "model.input_shape",
+    }
+    return {keys[name]: value for name, value in values.items() if value is not None}
+
+
+def _signing_key(path: Path | None) -> bytes | None:
+    if path is not None:
+        if not path.is_file():
+            raise QuantZeroError(f"--signing-key: {path} does not exist. Create one with `quantzero keygen`.")
+        return path.read_bytes()
+    pem = os.environ.get(SIGNING_KEY_ENV, "").strip()
+    return pem.encode() if pem else None
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="Path to .quantzero.yml (default: ./.quantzero.yml).")
+@click.option("--output-dir", type=click.Path(path_type=Path), help="Where to write the outputs.")
+@click.option("--model", help="Model file, or torchvision:<name>; overrides model in the config.")
+@click.option("--hardware", help="Hardware class (see `quantzero hardware`).")
+@click.option("--country", help="Deployment country, ISO code (see `quantzero countries`).")
+@click.option("--mode", type=click.Choice(["accuracy_preserving", "max_savings"]), help="NeuroQuant mode.")
+@click.option("--min-pcs", type=float, help="Fail below this Prediction Consistency Score (0–1).")
+@click.option("--min-carbon-reduction", type=float, help="Fail below this carbon reduction (%).")
+@click.option("--max-accuracy-drop", type=float, help="Fail above this top-1 accuracy drop (pp).")
+@click.option("--signing-key", type=click.Path(path_type=Path),
+              help=f"Ed25519 private key PEM (default: ${SIGNING_KEY_ENV}).")
+def gate(config_path: Path | None, signing_key: Path | None, **flags: Any) -> None:
+    """Measure, compress, verify, certify and decide (exit 0 pass, 1 gate failed, 2 usage error)."""
+    from quantzero_ci.config import DEFAULT_CONFIG_NAME, load_config
+    from quantzero_ci.gate import run_gate
+
+    if config_path is None and Path(DEFAULT_CONFIG_NAME).is_file():
+        config_path = Path(DEFAULT_CONFIG_NAME)
+    config = load_config(config_path, _overrides(**flags))
+    outcome = run_gate(config, signing_key_pem=_signing_key(signing_key), stage=_stage_echo)
+    click.echo(_terminal_summary(outcome.report))
+    for label, path in (("certificate", outcome.certificate_pdf), ("json", outcome.certificate_json),
+                        ("comment", outcome.comment_md), ("compressed model", outcome.compressed_model)):
+        click.echo(f"  {label:<17} {path}")
+    sys.exit(outcome.exit_code)
+
+
+def _stage_echo(name: str) -> Any:
+    from contextlib import nullcontext
+
+    click.echo(f"· {name}", err=True)
+    return nullcontext()
+
+
+def _terminal_summary(report: dict[str, Any]) -> str:
+    carbon, consistency = report["carbon"], report["consistency"]
+    lines = [
+        f"{'PASSED' if report['decision']['passed'] else 'FAILED'}: {report['decision']['summary']}",
+        f"  carbon  {carbon['before']['g_per_1000_inferences']:.4g} → "
+        f"{carbon['after']['g_per_1000_inferences']:.4g} g CO2e / 1,000 inferences "
+        f"(−{carbon['reduction_pct']:.1f}%)",
+        f"  PCS     {consistency['pcs']:.4f} ({consistency['matches']}/{consistency['n']})",
+    ]
+    for check in report["checks"]:
+        mark = "ok  " if check["passed"] else "FAIL"
+        lines.append(f"  [{mark}] {check['label']}: {check['value']:.4g}{check['unit']} "
+                     f"{check['comparison']} {check['threshold']:.4g}{check['unit']}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.option("--model", required=True, help="Model file or torchvision:<name>.")
+@click.option("--factory", help="module:function that builds the architecture (state_dict files).")
+@click.option("--input-shape", required=True, help="Batch-1 input shape, e.g. 1,3,224,224.")
+@click.option("--hardware", default="laptop-cpu", show_default=True, help="Hardware class.")
+@click.option("--country", default="WORLD", show_default=True, help="Deployment country (ISO code).")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled full module (runs code).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def scan(model: str, factory: str | None, input_shape: str, hardware: str, country: str,
+         trust_pickle: bool, as_json: bool) -> None:
+    """Profile one model and estimate its FP32 carbon cost, without compressing it."""
+    from quantzero_ci.config import load_config
+    from quantzero_ci.scan import scan_model
+
+    overrides: dict[str, object] = {"model": model, "model.input_shape": input_shape,
+                                    "deployment.hardware": hardware, "deployment.country": country}
+    if factory:
+        overrides["model.factory"] = factory
+    if trust_pickle:
+        overrides["model.trust_pickle"] = "true"
+    result = scan_model(load_config(None, overrides))
+    click.echo(json.dumps(result, indent=2) if as_json else _scan_table(result))
+
+
+def _scan_table(result: dict[str, Any]) -> str:
+    lines = [f"{'layer':<40} {'kind':<20} {'MFLOPs':>10} {'share@start':>11}"]
+    for layer in result["profile"]["layers"]:
+        lines.append(f"{layer['name'][:40]:<40} {layer['kind'][:20]:<20} {layer['flops'] / 1e6:>10.3f} "
+                     f"{layer['cumulative_share_start'] * 100:>10.1f}%")
+    carbon = result["carbon"]
+    lines += [
+        f"total: {result['flops'] / 1e9:.4f} GFLOPs ({result['profile']['convention']})",
+        f"{carbon['g_per_1000_inferences']:.4g} g CO2e per 1,000 inferences on "
+        f"{result['hardware']['name']} in {result['grid']['country']} "
+        f"({result['grid']['g_per_kwh']} g/kWh, {result['grid']['year']})",
+    ]
+    return "\n".join(lines)
+
+
+@main.command("hardware")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def hardware_command(as_json: bool) -> None:
+    """List the hardware classes and their coefficients with sources."""
+    from quantzero_ci.carbon.hardware import list_hardware
+
+    classes = list_hardware()
+    if as_json:
+        click.echo(json.dumps([hw.to_dict() for hw in classes], indent=2))
+        return
+    click.echo(f"{'key':<16} {'GFLOP/s':>8} {'W':>6} {'INT8×':>6} {'BF16×':>6} {'GB/s':>6}  name")
+    for hw in classes:
+        click.echo(f"{hw.key:<16} {hw.fp32_gflops.value:>8g} {hw.watts.value:>6g} {hw.int8_factor.value:>6g} "
+                   f"{hw.bf16_factor.value:>6g} {hw.memory_gbps.value:>6g}  {hw.name}")
+
+
+@main.command("countries")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def countries_command(as_json: bool) -> None:
+    """List the grid carbon intensities by country (Ember, CC BY 4.0)."""
+    from quantzero_ci.carbon.grid import ATTRIBUTION, list_grid
+
+    rows = list_grid()
+    if as_json:
+        click.echo(json.dumps([row.to_dict() for row in rows], indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row.iso2:<6} {row.g_per_kwh:>8.1f} g/kWh  {row.year}  {row.country}")
+    click.echo(ATTRIBUTION)
+
+
+if __name__ == "__main__":
+    main()

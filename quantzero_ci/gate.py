@@ -1,0 +1,332 @@
+"""Orchestration: config → load → profile → plan → quantize → verify → estimate → report → outputs.
+
+The only module that sequences the core. It touches the file system only to read the inputs the
+config names and to write the four outputs into the output directory; it prints nothing and
+reads no environment variables (the edges pass in the signing key and the stage hook).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from quantzero_ci.config import Config
+from quantzero_ci.errors import EXIT_GATE_FAILED, EXIT_PASS, ConfigError
+
+CERTIFICATE_JSON = "certificate.json"
+CERTIFICATE_PDF = "certificate.pdf"
+COMMENT_MD = "comment.md"
+COMPRESSED_MODEL = "model.compressed.pt"
+
+StageHook = Callable[[str], AbstractContextManager[None]]
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """The report and where its renderings were written."""
+
+    report: dict[str, Any]
+    certificate_json: Path
+    certificate_pdf: Path
+    comment_md: Path
+    compressed_model: Path
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    forward_seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.report["decision"]["passed"])
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PASS if self.passed else EXIT_GATE_FAILED
+
+
+def latency_threads() -> int:
+    """The fixed intra-op thread count used for every timed pass (at most 2: a CI runner's cores)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def run_gate(
+    config: Config,
+    *,
+    baseline: Mapping[str, Any] | None = None,
+    signing_key_pem: bytes | None = None,
+    stage: StageHook | None = None,
+) -> GateOutcome:
+    """Run the whole gate and write certificate.json, certificate.pdf, comment.md and the model."""
+    import torch
+
+    from quantzero_ci.verify import fixed_threads
+
+    timer = _StageTimer(stage)
+    paths = _output_paths(config)
+    with fixed_threads(latency_threads()), torch.inference_mode(False), torch.no_grad():
+        report = _run(config, baseline, timer, paths)
+    report = _finish(report, signing_key_pem, config, timer, paths)
+    return GateOutcome(
+        report=report,
+        certificate_json=paths["json"],
+        certificate_pdf=paths["pdf"],
+        comment_md=paths["comment"],
+        compressed_model=paths["model"],
+        stage_seconds=dict(timer.seconds),
+        forward_seconds=timer.forward_seconds,
+    )
+
+
+class _StageTimer:
+    """Wraps each stage in the caller's hook and records its wall time."""
+
+    def __init__(self, hook: StageHook | None) -> None:
+        self.hook = hook
+        self.seconds: dict[str, float] = {}
+        self.forward_seconds = 0.0
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        with self.hook(name) if self.hook else nullcontext():
+            yield
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+def _output_paths(config: Config) -> dict[str, Path]:
+    out = config.output_dir
+    paths = {
+        "json": out / CERTIFICATE_JSON,
+        "pdf": out / CERTIFICATE_PDF,
+        "comment": out / COMMENT_MD,
+        "model": out / COMPRESSED_MODEL,
+    }
+    inputs = {p for p in (config.model.path, config.data.calibration, config.data.evaluation,
+                          config.config_path) if p is not None}
+    clash = sorted(str(p) for p in paths.values() if p in inputs)
+    if clash:
+        raise ConfigError(
+            "output_dir", f"would overwrite your input file {clash[0]}",
+            "Choose an output_dir that holds none of the model, data or config files.",
+        )
+    if out.exists() and not out.is_dir():
+        raise ConfigError("output_dir", f"{out} exists and is not a directory", "Choose another output_dir.")
+    return paths
+
+
+def _run(
+    config: Config, baseline: Mapping[str, Any] | None, stage: _StageTimer, paths: dict[str, Path]
+) -> dict[str, Any]:
+    import torch
+
+    from quantzero_ci.carbon import energy
+    from quantzero_ci.carbon.grid import get_grid
+    from quantzero_ci.carbon.hardware import get_hardware
+    from quantzero_ci.loading import load_dataset, load_model, load_torchscript, state_dict_bytes
+    from quantzero_ci.neuroquant.policy import make_plan
+    from quantzero_ci.neuroquant.quantize import compress, quantized_engine, save_compressed
+    from quantzero_ci.profiler import profile_model
+    from quantzero_ci.verify import compare_passes, eval_batch_size, run_pass
+
+    hardware = get_hardware(config.deployment.hardware)
+    grid = get_grid(config.deployment.country)
+    if config.data.evaluation is None:
+        raise ConfigError(
+            "data.evaluation", "is missing",
+            "PCS needs held-out inputs: point data.evaluation at a .pt/.npy/.npz file of inputs "
+            "(and labels for accuracy) that were not used for calibration.",
+        )
+    shape = config.model.input_shape
+    with stage("load"):
+        loaded = load_model(config.model)
+        evaluation = load_dataset(config.data.evaluation, "data.evaluation", shape)
+        calibration = (
+            load_dataset(config.data.calibration, "data.calibration", shape)
+            if config.data.calibration else None
+        )
+        example = (calibration or evaluation).inputs[:1]
+    with stage("profile"):
+        profile = profile_model(loaded.module, example)
+    with stage("plan"):
+        plan = make_plan(profile, config.compression.mode, config.compression.thresholds)
+    with stage("quantize"):
+        calib_batches = None
+        if calibration is not None:
+            calib_batches = calibration.batches(eval_batch_size(len(calibration), config.data.batch_size))
+            calib_batches = _limit(calib_batches, config.data.max_calibration)
+        result = compress(loaded.module, plan, example, calib_batches, hardware.quant_backend)
+    with stage("save"):
+        paths["model"].parent.mkdir(parents=True, exist_ok=True)
+        with quantized_engine(result.backend):
+            save_compressed(result.model, example, paths["model"])
+            shipped = load_torchscript(paths["model"])
+    batch_size = eval_batch_size(len(evaluation), config.data.batch_size)
+    batches = evaluation.batches(batch_size)
+    with stage("verify"):
+        start = time.perf_counter()
+        before = run_pass(loaded.module, batches)
+        with quantized_engine(result.backend):
+            after = run_pass(shipped, batches)
+        stage.forward_seconds += time.perf_counter() - start
+        verification = compare_passes(before, after, evaluation.labels, batch_size=batch_size,
+                                      threads=latency_threads())
+    with stage("estimate"):
+        applied = plan_applied(result.plan)
+        works_before = [_work(layer, "FP32") for layer in profile.layers]
+        works_after = [_work(layer, applied.get(layer.name, "FP32")) for layer in profile.layers]
+        comparison = energy.compare(works_before, works_after, hardware, grid)
+        carbon = _carbon_section(comparison, config, grid)
+        baseline_section = _baseline_section(baseline, comparison.before.g_per_1000_inferences)
+    from quantzero_ci.carbon import grid as grid_module
+    from quantzero_ci.carbon import hardware as hardware_module
+    from quantzero_ci.loading import file_sha256
+    from quantzero_ci.report import ModelFacts, build_report
+
+    model_path = config.model.path
+    return build_report(
+        model=ModelFacts(
+            label=config.model.label, format=config.model.format,
+            path=_display(model_path, config), sha256=loaded.sha256,
+            size_bytes=loaded.size_bytes, note=loaded.note,
+        ),
+        compressed=ModelFacts(
+            label=COMPRESSED_MODEL, format="torchscript", path=_display(paths["model"], config),
+            sha256=file_sha256(paths["model"]), size_bytes=paths["model"].stat().st_size,
+        ),
+        input_shape=shape,
+        total_params=profile.total_params,
+        profile=profile.to_dict(),
+        deployment={
+            "hardware": hardware.to_dict(),
+            "grid": grid.to_dict(),
+            "inferences_per_day": config.deployment.inferences_per_day,
+            "deployments": config.deployment.deployments,
+        },
+        compression={
+            "mode": plan.mode,
+            "thresholds": list(plan.thresholds),
+            "method": result.method,
+            "backend": result.backend,
+            "notes": list(result.notes),
+            "calibration_inputs": sum(int(b.shape[0]) for b in calib_batches) if calib_batches else 0,
+            "layers": [layer.to_dict() for layer in result.plan.layers],
+        },
+        carbon=carbon,
+        verification=verification,
+        sizes=(len(state_dict_bytes(loaded.module)), len(state_dict_bytes(result.model))),
+        baseline=baseline_section,
+        thresholds={
+            "min_carbon_reduction_pct": config.gate.min_carbon_reduction_pct,
+            "min_pcs": config.gate.min_pcs,
+            "max_accuracy_drop_pp": config.gate.max_accuracy_drop_pp,
+            "max_carbon_increase_pct": config.gate.max_carbon_increase_pct,
+        },
+        provenance={
+            "grid_table_sha256": grid_module.table_sha256(),
+            "hardware_table_sha256": hardware_module.table_sha256(),
+            "grid_attribution": grid_module.ATTRIBUTION,
+            "evaluation_data": _display(config.data.evaluation, config),
+            "evaluation_data_sha256": file_sha256(config.data.evaluation),
+            "calibration_data": _display(config.data.calibration, config),
+        },
+    )
+
+
+def plan_applied(plan: Any) -> dict[str, str]:
+    """Layer name → the precision really applied."""
+    return {layer.name: layer.applied for layer in plan.layers}
+
+
+def _limit(batches: list[Any], max_inputs: int) -> list[Any]:
+    kept, total = [], 0
+    for batch in batches:
+        if total >= max_inputs:
+            break
+        kept.append(batch[: max_inputs - total])
+        total += int(kept[-1].shape[0])
+    return kept
+
+
+def _work(layer: Any, precision: str) -> Any:
+    from quantzero_ci.carbon.energy import LayerWork
+
+    return LayerWork(
+        name=layer.name, flops=layer.flops, weight_bytes=layer.weight_bytes,
+        activation_bytes=layer.activation_bytes, precision=precision,
+    )
+
+
+def _carbon_section(comparison: Any, config: Config, grid: Any) -> dict[str, Any]:
+    from quantzero_ci.carbon.energy import FORMULA, annual_kg
+    from quantzero_ci.carbon.equivalents import equivalents
+
+    per_day, deployments = config.deployment.inferences_per_day, config.deployment.deployments
+    before_kg = annual_kg(comparison.before.g_per_1000_inferences, per_day, deployments)
+    after_kg = annual_kg(comparison.after.g_per_1000_inferences, per_day, deployments)
+    saved_kg = before_kg - after_kg
+    return {
+        "formula": FORMULA,
+        "unit": "g CO2e per 1,000 inferences",
+        "before": {**comparison.before.to_dict(), "ci95": list(comparison.before_ci95)},
+        "after": {**comparison.after.to_dict(), "ci95": list(comparison.after_ci95)},
+        "reduction_pct": comparison.reduction_pct,
+        "reduction_ci95": list(comparison.reduction_ci95),
+        "interval": {"method": comparison.method, "samples": comparison.samples, "seed": comparison.seed},
+        "annual": {
+            "inferences_per_year": per_day * 365 * deployments,
+            "before_kg": before_kg,
+            "after_kg": after_kg,
+            "saved_kg": saved_kg,
+        },
+        "equivalents": [item.to_dict() for item in equivalents(saved_kg * 1000.0, grid)],
+    }
+
+
+def _baseline_section(baseline: Mapping[str, Any] | None, current_g: float) -> dict[str, Any] | None:
+    if baseline is None:
+        return None
+    section = dict(baseline)
+    base_g = section.get("g_per_1000_inferences")
+    if section.get("status") == "found" and base_g:
+        section["change_pct"] = (current_g - float(base_g)) / float(base_g) * 100.0
+        section["current_g_per_1000_inferences"] = current_g
+    else:
+        section.setdefault("change_pct", None)
+    return section
+
+
+def _display(path: Path | None, config: Config) -> str | None:
+    if path is None:
+        return None
+    for root in (Path.cwd(), config.base_dir):
+        try:
+            return path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
+
+
+def _finish(
+    report: dict[str, Any], signing_key_pem: bytes | None, config: Config,
+    stage: _StageTimer, paths: dict[str, Path],
+) -> dict[str, Any]:
+    from quantzero_ci.certificate import render_pdf
+    from quantzero_ci.decide import evaluate_checks
+    from quantzero_ci.render import render_comment
+    from quantzero_ci.signing import sign_report, unsigned_signature
+
+    checks, decision = evaluate_checks(report, report["thresholds"])
+    report = {**report, "checks": checks, "decision": decision}
+    with stage("certify"):
+        if signing_key_pem:
+            report = sign_report(report, signing_key_pem)
+        else:
+            report = {**report, "signature": unsigned_signature(report)}
+        paths["json"].write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        render_pdf(report, paths["pdf"])
+        paths["comment"].write_text(render_comment(report), encoding="utf-8")
+    return report

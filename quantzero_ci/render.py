@@ -1,0 +1,98 @@
+"""Markdown renderings of a report (PR comment, job summary): pure functions from dict to string.
+
+Templates live in the top-level `templates/` folder, shipped in the wheel as the package
+`quantzero_ci.templates` and read with `importlib.resources` (never relative to the cwd).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import jinja2
+
+COMMENT_TEMPLATE = "comment.md.j2"
+SUMMARY_TEMPLATE = "summary.md.j2"
+
+
+def _load(name: str) -> str:
+    return resources.files("quantzero_ci.templates").joinpath(name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_load),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters.update(sig=significant, pct=percent, size=human_bytes, ms=milliseconds)
+    return env
+
+
+def significant(value: float | None, digits: int = 3) -> str:
+    """A number with `digits` significant figures; 'not measured' for None."""
+    if value is None:
+        return "not measured"
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(0, digits - 1 - magnitude)
+    return f"{value:,.{decimals}f}"
+
+
+def percent(value: float | None, decimals: int = 1) -> str:
+    """A percentage with a sign-free fixed number of decimals."""
+    return "not measured" if value is None else f"{value:.{decimals}f}%"
+
+
+def human_bytes(value: int | None) -> str:
+    """Bytes as B/KiB/MiB/GiB."""
+    if value is None:
+        return "not measured"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+def milliseconds(value: float | None) -> str:
+    """Milliseconds with three significant figures; 'not measured' for None."""
+    return "not measured" if value is None else f"{significant(value)} ms"
+
+
+def _context(report: Mapping[str, Any]) -> dict[str, Any]:
+    layers = report["compression"]["layers"]
+    counts = Counter(layer["applied"] for layer in layers)
+    flops = {layer["name"]: layer["flops"] for layer in report["profile"]["layers"]}
+    total = report["profile"]["total_flops"] or 1
+    shares = Counter()
+    for layer in layers:
+        shares[layer["applied"]] += flops.get(layer["name"], 0) / total
+    return {
+        "r": report,
+        "precision_rows": [
+            {"precision": p, "layers": counts.get(p, 0), "flop_share": shares.get(p, 0.0) * 100}
+            for p in ("INT8", "BF16", "FP32")
+        ],
+        "changed_layers": [layer for layer in layers if layer["applied"] != layer["planned"]],
+    }
+
+
+def render_comment(report: Mapping[str, Any]) -> str:
+    """The pull-request comment for `report`."""
+    return _environment().get_template(COMMENT_TEMPLATE).render(_context(report))
+
+
+def render_summary(report: Mapping[str, Any]) -> str:
+    """The job summary: the comment plus the per-layer plan."""
+    return _environment().get_template(SUMMARY_TEMPLATE).render(_context(report))

@@ -1,0 +1,36 @@
+"""`quantzero scan`: profile one model and estimate its FP32 carbon cost, without compressing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quantzero_ci.config import Config
+
+
+def scan_model(config: Config) -> dict[str, Any]:
+    """Profile and estimate the FP32 model described by `config`; JSON-able result."""
+    import torch
+
+    from quantzero_ci.carbon.energy import FORMULA, LayerWork, point_estimate
+    from quantzero_ci.carbon.grid import get_grid
+    from quantzero_ci.carbon.hardware import get_hardware
+    from quantzero_ci.loading import load_model
+    from quantzero_ci.profiler import profile_model
+
+    hardware = get_hardware(config.deployment.hardware)
+    grid = get_grid(config.deployment.country)
+    loaded = load_model(config.model)
+    with torch.no_grad():
+        profile = profile_model(loaded.module, torch.zeros(config.model.input_shape))
+    works = [LayerWork(layer.name, layer.flops, layer.weight_bytes, layer.activation_bytes, "FP32")
+             for layer in profile.layers]
+    estimate = point_estimate(works, hardware, grid.g_per_kwh)
+    return {
+        "model": {"label": config.model.label, "sha256": loaded.sha256, "note": loaded.note},
+        "flops": profile.total_flops,
+        "params": profile.total_params,
+        "profile": profile.to_dict(),
+        "carbon": {"formula": FORMULA, **estimate.to_dict()},
+        "hardware": hardware.to_dict(),
+        "grid": grid.to_dict(),
+    }

@@ -1,0 +1,75 @@
+"""PCS, accuracy and latency come from one pass of each model over the evaluation batches."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from quantzero_ci.verify import compare_passes, eval_batch_size, run_pass, wilson_interval
+
+
+class CountingModel(nn.Module):
+    """A linear classifier that counts its forward calls and the inputs it saw."""
+
+    def __init__(self, flip: bool = False) -> None:
+        super().__init__()
+        self.linear = nn.Linear(2, 2, bias=False)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+            if flip:
+                self.linear.weight.copy_(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+        self.calls = 0
+        self.seen = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        self.seen += int(x.shape[0])
+        return self.linear(x)
+
+
+def test_each_input_runs_once_and_pcs_counts_matches():
+    inputs = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 1.0], [1.0, 3.0]] * 5)
+    labels = torch.tensor([0, 1, 0, 1] * 5)
+    batches = list(torch.split(inputs, 2))
+    fp32, other = CountingModel(), CountingModel(flip=True)
+    before, after = run_pass(fp32, batches), run_pass(other, batches)
+    assert (fp32.calls, fp32.seen) == (10, 20)
+    assert (other.calls, other.seen) == (10, 20)
+    result = compare_passes(before, after, labels, batch_size=2, threads=1)
+    assert result.matches == 0 and result.pcs == 0.0
+    assert result.accuracy_before == 1.0 and result.accuracy_after == 0.0
+    assert result.accuracy_dict()["drop_pp"] == 100.0
+    assert result.batches_timed == 9
+    assert result.latency_before_ms is not None and result.latency_before_ms > 0
+
+
+def test_identical_models_have_pcs_one_and_no_labels_means_no_accuracy():
+    batches = list(torch.split(torch.randn(12, 2), 4))
+    model = CountingModel()
+    result = compare_passes(run_pass(model, batches), run_pass(model, batches), None, batch_size=4, threads=1)
+    assert result.pcs == 1.0 and result.matches == 12
+    assert result.accuracy_dict() is None
+    low, high = result.pcs_ci95
+    assert low < 1.0 and high == 1.0
+
+
+def test_single_batch_latency_is_reported_as_not_measured():
+    batches = [torch.randn(3, 2)]
+    model = CountingModel()
+    result = compare_passes(run_pass(model, batches), run_pass(model, batches), None, batch_size=3, threads=1)
+    assert result.latency_before_ms is None
+    assert "Not measured" in result.latency_dict()["note"]
+
+
+@pytest.mark.parametrize(("k", "n", "low", "high"), [(356, 360, 0.9718, 0.9957), (0, 10, 0.0, 0.2775)])
+def test_wilson_interval_matches_published_values(k, n, low, high):
+    lo, hi = wilson_interval(k, n)
+    assert lo == pytest.approx(low, abs=5e-4) and hi == pytest.approx(high, abs=5e-4)
+
+
+def test_eval_batch_size_gives_enough_timed_batches():
+    assert eval_batch_size(360) == 40
+    assert eval_batch_size(5000) == 64
+    assert eval_batch_size(4) == 1
+    assert eval_batch_size(360, requested=7) == 7
