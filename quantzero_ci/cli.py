@@ -55,25 +55,36 @@ def _overrides(**values: object) -> dict[str, object]:
 def _signing_key(path: Path | None) -> bytes | None:
     if path is not None:
         if not path.is_file():
-            raise QuantZeroError(f"--signing-key: {path} does not exist. Create one with `quantzero keygen`.")
+            raise QuantZeroError(
+                f"--signing-key: {path} does not exist. Create one with `quantzero keygen`."
+            )
         return path.read_bytes()
     pem = os.environ.get(SIGNING_KEY_ENV, "").strip()
     return pem.encode() if pem else None
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path),
-              help="Path to .quantzero.yml (default: ./.quantzero.yml).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="Path to .quantzero.yml (default: ./.quantzero.yml).",
+)
 @click.option("--output-dir", type=click.Path(path_type=Path), help="Where to write the outputs.")
 @click.option("--model", help="Model file, or torchvision:<name>; overrides model in the config.")
 @click.option("--hardware", help="Hardware class (see `quantzero hardware`).")
 @click.option("--country", help="Deployment country, ISO code (see `quantzero countries`).")
-@click.option("--mode", type=click.Choice(["accuracy_preserving", "max_savings"]), help="NeuroQuant mode.")
+@click.option(
+    "--mode", type=click.Choice(["accuracy_preserving", "max_savings"]), help="NeuroQuant mode."
+)
 @click.option("--min-pcs", type=float, help="Fail below this Prediction Consistency Score (0–1).")
 @click.option("--min-carbon-reduction", type=float, help="Fail below this carbon reduction (%).")
 @click.option("--max-accuracy-drop", type=float, help="Fail above this top-1 accuracy drop (pp).")
-@click.option("--signing-key", type=click.Path(path_type=Path),
-              help=f"Ed25519 private key PEM (default: ${SIGNING_KEY_ENV}).")
+@click.option(
+    "--signing-key",
+    type=click.Path(path_type=Path),
+    help=f"Ed25519 private key PEM (default: ${SIGNING_KEY_ENV}).",
+)
 def gate(config_path: Path | None, signing_key: Path | None, **flags: Any) -> None:
     """Measure, compress, verify, certify and decide (exit 0 pass, 1 gate failed, 2 usage error)."""
     from quantzero_ci.config import DEFAULT_CONFIG_NAME, load_config
@@ -84,8 +95,12 @@ def gate(config_path: Path | None, signing_key: Path | None, **flags: Any) -> No
     config = load_config(config_path, _overrides(**flags))
     outcome = run_gate(config, signing_key_pem=_signing_key(signing_key), stage=_stage_echo)
     click.echo(_terminal_summary(outcome.report))
-    for label, path in (("certificate", outcome.certificate_pdf), ("json", outcome.certificate_json),
-                        ("comment", outcome.comment_md), ("compressed model", outcome.compressed_model)):
+    for label, path in (
+        ("certificate", outcome.certificate_pdf),
+        ("json", outcome.certificate_json),
+        ("comment", outcome.comment_md),
+        ("compressed model", outcome.compressed_model),
+    ):
         click.echo(f"  {label:<17} {path}")
     sys.exit(outcome.exit_code)
 
@@ -108,8 +123,10 @@ def _terminal_summary(report: dict[str, Any]) -> str:
     ]
     for check in report["checks"]:
         mark = "ok  " if check["passed"] else "FAIL"
-        lines.append(f"  [{mark}] {check['label']}: {check['value']:.4g}{check['unit']} "
-                     f"{check['comparison']} {check['threshold']:.4g}{check['unit']}")
+        lines.append(
+            f"  [{mark}] {check['label']}: {check['value']:.4g}{check['unit']} "
+            f"{check['comparison']} {check['threshold']:.4g}{check['unit']}"
+        )
     return "\n".join(lines)
 
 
@@ -118,17 +135,32 @@ def _terminal_summary(report: dict[str, Any]) -> str:
 @click.option("--factory", help="module:function that builds the architecture (state_dict files).")
 @click.option("--input-shape", required=True, help="Batch-1 input shape, e.g. 1,3,224,224.")
 @click.option("--hardware", default="laptop-cpu", show_default=True, help="Hardware class.")
-@click.option("--country", default="WORLD", show_default=True, help="Deployment country (ISO code).")
-@click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled full module (runs code).")
+@click.option(
+    "--country", default="WORLD", show_default=True, help="Deployment country (ISO code)."
+)
+@click.option(
+    "--trust-pickle", is_flag=True, help="Allow loading a pickled full module (runs code)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def scan(model: str, factory: str | None, input_shape: str, hardware: str, country: str,
-         trust_pickle: bool, as_json: bool) -> None:
+def scan(
+    model: str,
+    factory: str | None,
+    input_shape: str,
+    hardware: str,
+    country: str,
+    trust_pickle: bool,
+    as_json: bool,
+) -> None:
     """Profile one model and estimate its FP32 carbon cost, without compressing it."""
     from quantzero_ci.config import load_config
     from quantzero_ci.scan import scan_model
 
-    overrides: dict[str, object] = {"model": model, "model.input_shape": input_shape,
-                                    "deployment.hardware": hardware, "deployment.country": country}
+    overrides: dict[str, object] = {
+        "model": model,
+        "model.input_shape": input_shape,
+        "deployment.hardware": hardware,
+        "deployment.country": country,
+    }
     if factory:
         overrides["model.factory"] = factory
     if trust_pickle:
@@ -140,8 +172,10 @@ def scan(model: str, factory: str | None, input_shape: str, hardware: str, count
 def _scan_table(result: dict[str, Any]) -> str:
     lines = [f"{'layer':<40} {'kind':<20} {'MFLOPs':>10} {'share@start':>11}"]
     for layer in result["profile"]["layers"]:
-        lines.append(f"{layer['name'][:40]:<40} {layer['kind'][:20]:<20} {layer['flops'] / 1e6:>10.3f} "
-                     f"{layer['cumulative_share_start'] * 100:>10.1f}%")
+        lines.append(
+            f"{layer['name'][:40]:<40} {layer['kind'][:20]:<20} {layer['flops'] / 1e6:>10.3f} "
+            f"{layer['cumulative_share_start'] * 100:>10.1f}%"
+        )
     carbon = result["carbon"]
     lines += [
         f"total: {result['flops'] / 1e9:.4f} GFLOPs ({result['profile']['convention']})",
@@ -164,8 +198,10 @@ def hardware_command(as_json: bool) -> None:
         return
     click.echo(f"{'key':<16} {'GFLOP/s':>8} {'W':>6} {'INT8×':>6} {'BF16×':>6} {'GB/s':>6}  name")
     for hw in classes:
-        click.echo(f"{hw.key:<16} {hw.fp32_gflops.value:>8g} {hw.watts.value:>6g} {hw.int8_factor.value:>6g} "
-                   f"{hw.bf16_factor.value:>6g} {hw.memory_gbps.value:>6g}  {hw.name}")
+        click.echo(
+            f"{hw.key:<16} {hw.fp32_gflops.value:>8g} {hw.watts.value:>6g} {hw.int8_factor.value:>6g} "
+            f"{hw.bf16_factor.value:>6g} {hw.memory_gbps.value:>6g}  {hw.name}"
+        )
 
 
 @main.command("countries")

@@ -22,7 +22,14 @@ DEFAULT_CONFIG_NAME = ".quantzero.yml"
 MODEL_FORMATS = ("state_dict", "torchscript", "torchvision", "pickle")
 MODES = {"accuracy_preserving": (0.15, 0.60), "max_savings": (0.30, 0.70)}
 TOP_LEVEL_KEYS = {
-    "version", "model", "data", "deployment", "compression", "gate", "output_dir", "signing_key",
+    "version",
+    "model",
+    "data",
+    "deployment",
+    "compression",
+    "gate",
+    "output_dir",
+    "signing_key",
 }
 
 
@@ -112,7 +119,8 @@ def load_config(
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(
-            "config", f"file {path} does not exist",
+            "config",
+            f"file {path} does not exist",
             "Pass --config with the path to your .quantzero.yml (see examples/digits/.quantzero.yml).",
         )
     try:
@@ -121,13 +129,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(
-            str(path), f"is not valid YAML{where} ({getattr(exc, 'problem', exc)})",
+            str(path),
+            f"is not valid YAML{where} ({getattr(exc, 'problem', exc)})",
             "Fix the YAML syntax (indentation, colons, quotes).",
         ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(str(path), "must be a YAML mapping", "Start from examples/digits/.quantzero.yml.")
+        raise ConfigError(
+            str(path), "must be a YAML mapping", "Start from examples/digits/.quantzero.yml."
+        )
     return data
 
 
@@ -142,13 +153,16 @@ def _build(
     unknown = sorted(set(raw) - TOP_LEVEL_KEYS)
     if unknown:
         raise ConfigError(
-            unknown[0], "is not a known setting",
+            unknown[0],
+            "is not a known setting",
             f"Use only: {', '.join(sorted(TOP_LEVEL_KEYS))}.",
         )
     version = raw.get("version", CONFIG_VERSION)
     if version != CONFIG_VERSION:
         raise ConfigError("version", f"{version!r} is not supported", "Set version: 1.")
-    sections = {key: _section(raw, key) for key in ("model", "data", "deployment", "compression", "gate")}
+    sections = {
+        key: _section(raw, key) for key in ("model", "data", "deployment", "compression", "gate")
+    }
     if isinstance(raw.get("model"), str):
         sections["model"] = {"path": raw["model"]}
     top = {key: raw.get(key) for key in ("output_dir", "signing_key")}
@@ -194,7 +208,9 @@ def _section(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
     if value is None or (key == "model" and isinstance(value, str)):
         return {}
     if not isinstance(value, dict):
-        raise ConfigError(key, "must be a mapping of settings", f"Write `{key}:` followed by indented keys.")
+        raise ConfigError(
+            key, "must be a mapping of settings", f"Write `{key}:` followed by indented keys."
+        )
     return dict(value)
 
 
@@ -212,12 +228,18 @@ def _known(section: Mapping[str, Any], name: str, allowed: set[str]) -> None:
     unknown = sorted(set(section) - allowed)
     if unknown:
         raise ConfigError(
-            f"{name}.{unknown[0]}", "is not a known setting", f"Use only: {', '.join(sorted(allowed))}."
+            f"{name}.{unknown[0]}",
+            "is not a known setting",
+            f"Use only: {', '.join(sorted(allowed))}.",
         )
 
 
 def _model(section: dict[str, Any], base: Path) -> ModelConfig:
-    _known(section, "model", {"path", "factory", "torchvision", "trust_pickle", "input_shape", "format"})
+    _known(
+        section,
+        "model",
+        {"path", "factory", "torchvision", "trust_pickle", "input_shape", "format"},
+    )
     path_value = section.get("path")
     if isinstance(path_value, str) and path_value.startswith("torchvision:"):
         section = {**section, "torchvision": path_value.split(":", 1)[1]}
@@ -231,11 +253,14 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
     if arch is not None:
         fmt = "torchvision"
         if not isinstance(arch, str) or not arch.strip():
-            raise ConfigError("model.torchvision", "must be a model name", "e.g. torchvision: resnet18.")
+            raise ConfigError(
+                "model.torchvision", "must be a model name", "e.g. torchvision: resnet18."
+            )
         label = f"torchvision:{arch}" + (f" ({_relative(path, base)})" if path else "")
     elif path is None:
         raise ConfigError(
-            "model.path", "is missing",
+            "model.path",
+            "is missing",
             "Set model.path to your model file (state_dict + model.factory, TorchScript), "
             "or model.torchvision to a torchvision architecture.",
         )
@@ -244,17 +269,24 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
         label = _relative(path, base)
     if factory is not None and (not isinstance(factory, str) or ":" not in factory):
         raise ConfigError(
-            "model.factory", f"{factory!r} is not of the form module:function",
+            "model.factory",
+            f"{factory!r} is not of the form module:function",
             "e.g. factory: model:build_model (model.py next to the config).",
         )
     if fmt == "state_dict" and factory is None:
         raise ConfigError(
-            "model.factory", "is required for a state_dict model file",
+            "model.factory",
+            "is required for a state_dict model file",
             "Name the function that builds the architecture, e.g. factory: model:build_model.",
         )
     return ModelConfig(
-        format=fmt, label=label, path=path, factory=factory,
-        torchvision=arch, trust_pickle=trust, input_shape=shape,
+        format=fmt,
+        label=label,
+        path=path,
+        factory=factory,
+        torchvision=arch,
+        trust_pickle=trust,
+        input_shape=shape,
     )
 
 
@@ -262,11 +294,14 @@ def _model_format(declared: object, factory: object, trust_pickle: bool) -> str:
     if declared is not None:
         if declared not in MODEL_FORMATS:
             raise ConfigError(
-                "model.format", f"{declared!r} is not supported", f"Use one of: {', '.join(MODEL_FORMATS)}."
+                "model.format",
+                f"{declared!r} is not supported",
+                f"Use one of: {', '.join(MODEL_FORMATS)}.",
             )
         if declared == "pickle" and not trust_pickle:
             raise ConfigError(
-                "model.trust_pickle", "must be true to load a pickled full module",
+                "model.trust_pickle",
+                "must be true to load a pickled full module",
                 "Pickles execute code when loaded: prefer a state_dict + factory or TorchScript, "
                 "or set trust_pickle: true only for files you trust.",
             )
@@ -287,19 +322,27 @@ def _relative(path: Path | None, base: Path) -> str:
     return path.as_posix()
 
 
-def _data(section: dict[str, Any], file_dir: Path, override_dirs: Mapping[str, Path], cwd: Path) -> DataConfig:
+def _data(
+    section: dict[str, Any], file_dir: Path, override_dirs: Mapping[str, Path], cwd: Path
+) -> DataConfig:
     _known(section, "data", {"calibration", "evaluation", "batch_size", "max_calibration"})
 
     def path_of(key: str) -> Path | None:
         value = section.get(key)
-        return _path(value, f"data.{key}", override_dirs.get(f"data.{key}", file_dir)) if value else None
+        return (
+            _path(value, f"data.{key}", override_dirs.get(f"data.{key}", file_dir))
+            if value
+            else None
+        )
 
     batch = section.get("batch_size")
     return DataConfig(
         calibration=path_of("calibration"),
         evaluation=path_of("evaluation"),
         batch_size=None if batch is None else _int(batch, "data.batch_size", 1, 4096),
-        max_calibration=_int(section.get("max_calibration", 256), "data.max_calibration", 1, 100_000),
+        max_calibration=_int(
+            section.get("max_calibration", 256), "data.max_calibration", 1, 100_000
+        ),
     )
 
 
@@ -309,17 +352,25 @@ def _deployment(section: dict[str, Any]) -> DeploymentConfig:
     hardware = str(section.get("hardware", defaults.hardware)).strip()
     country = str(section.get("country", defaults.country)).strip()
     if not hardware:
-        raise ConfigError("deployment.hardware", "is empty", "Run `quantzero hardware` to list the classes.")
+        raise ConfigError(
+            "deployment.hardware", "is empty", "Run `quantzero hardware` to list the classes."
+        )
     if not country:
-        raise ConfigError("deployment.country", "is empty", "Use an ISO code such as KE (`quantzero countries`).")
+        raise ConfigError(
+            "deployment.country", "is empty", "Use an ISO code such as KE (`quantzero countries`)."
+        )
     return DeploymentConfig(
         hardware=hardware,
         country=country,
         inferences_per_day=_number(
             section.get("inferences_per_day", defaults.inferences_per_day),
-            "deployment.inferences_per_day", 0, 1e15,
+            "deployment.inferences_per_day",
+            0,
+            1e15,
         ),
-        deployments=_int(section.get("deployments", defaults.deployments), "deployment.deployments", 1, 10**9),
+        deployments=_int(
+            section.get("deployments", defaults.deployments), "deployment.deployments", 1, 10**9
+        ),
     )
 
 
@@ -328,7 +379,8 @@ def _compression(section: dict[str, Any]) -> CompressionConfig:
     mode = str(section.get("mode", "accuracy_preserving")).strip().replace("-", "_")
     if mode not in MODES:
         raise ConfigError(
-            "compression.mode", f"{section.get('mode')!r} is not a NeuroQuant mode",
+            "compression.mode",
+            f"{section.get('mode')!r} is not a NeuroQuant mode",
             f"Use one of: {', '.join(MODES)}.",
         )
     thresholds = section.get("thresholds")
@@ -338,34 +390,43 @@ def _compression(section: dict[str, Any]) -> CompressionConfig:
         thresholds = [part for part in thresholds.replace(",", " ").split() if part]
     if not isinstance(thresholds, (list, tuple)) or len(thresholds) != 2:
         raise ConfigError(
-            "compression.thresholds", "must be two numbers [int8_below, bf16_below]",
+            "compression.thresholds",
+            "must be two numbers [int8_below, bf16_below]",
             "e.g. thresholds: [0.15, 0.60] (cumulative FLOP shares between 0 and 1).",
         )
     low = _number(thresholds[0], "compression.thresholds", 0.0, 1.0)
     high = _number(thresholds[1], "compression.thresholds", 0.0, 1.0)
     if low > high:
         raise ConfigError(
-            "compression.thresholds", f"[{low}, {high}] is not ascending",
+            "compression.thresholds",
+            f"[{low}, {high}] is not ascending",
             "The INT8 threshold must not exceed the BF16 threshold, e.g. [0.15, 0.60].",
         )
     return CompressionConfig(mode=mode, thresholds=(low, high))
 
 
 def _gate(section: dict[str, Any]) -> GateConfig:
-    _known(section, "gate", {"min_carbon_reduction_pct", "min_pcs", "max_accuracy_drop_pp",
-                            "max_carbon_increase_pct"})
+    _known(
+        section,
+        "gate",
+        {"min_carbon_reduction_pct", "min_pcs", "max_accuracy_drop_pp", "max_carbon_increase_pct"},
+    )
     defaults = GateConfig()
 
     def optional(key: str, low: float, high: float) -> float | None:
         value = section.get(key)
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        if value is None or (
+            isinstance(value, str) and value.strip().lower() in ("", "none", "null")
+        ):
             return None
         return _number(value, f"gate.{key}", low, high)
 
     return GateConfig(
         min_carbon_reduction_pct=_number(
             section.get("min_carbon_reduction_pct", defaults.min_carbon_reduction_pct),
-            "gate.min_carbon_reduction_pct", -100.0, 100.0,
+            "gate.min_carbon_reduction_pct",
+            -100.0,
+            100.0,
         ),
         min_pcs=_number(section.get("min_pcs", defaults.min_pcs), "gate.min_pcs", 0.0, 1.0),
         max_accuracy_drop_pp=optional("max_accuracy_drop_pp", 0.0, 100.0),
@@ -376,17 +437,25 @@ def _gate(section: dict[str, Any]) -> GateConfig:
 def _shape(value: object) -> tuple[int, ...]:
     if value is None:
         raise ConfigError(
-            "model.input_shape", "is missing",
+            "model.input_shape",
+            "is missing",
             "Give the shape of one batch-1 input, e.g. input_shape: [1, 3, 224, 224].",
         )
     if isinstance(value, str):
-        value = [part for part in value.replace(",", " ").replace("x", " ").strip("[]() ").split() if part]
+        value = [
+            part
+            for part in value.replace(",", " ").replace("x", " ").strip("[]() ").split()
+            if part
+        ]
     if not isinstance(value, (list, tuple)) or not value:
-        raise ConfigError("model.input_shape", f"{value!r} is not a list of sizes", "e.g. [1, 3, 224, 224].")
+        raise ConfigError(
+            "model.input_shape", f"{value!r} is not a list of sizes", "e.g. [1, 3, 224, 224]."
+        )
     shape = tuple(_int(v, "model.input_shape", 1, 1_000_000) for v in value)
     if shape[0] != 1:
         raise ConfigError(
-            "model.input_shape", f"starts with batch size {shape[0]}",
+            "model.input_shape",
+            f"starts with batch size {shape[0]}",
             f"Use batch size 1: {[1, *shape[1:]]}.",
         )
     return shape
@@ -394,7 +463,9 @@ def _shape(value: object) -> tuple[int, ...]:
 
 def _path(value: object, field: str, base: Path) -> Path:
     if not isinstance(value, (str, Path)) or not str(value).strip():
-        raise ConfigError(field, f"{value!r} is not a path", "Give a file path relative to the config file.")
+        raise ConfigError(
+            field, f"{value!r} is not a path", "Give a file path relative to the config file."
+        )
     return (base / Path(str(value)).expanduser()).resolve()
 
 
@@ -402,16 +473,24 @@ def _number(value: object, field: str, low: float, high: float) -> float:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ConfigError(field, f"{value!r} is not a number", f"Use a number between {low:g} and {high:g}.") from None
+        raise ConfigError(
+            field, f"{value!r} is not a number", f"Use a number between {low:g} and {high:g}."
+        ) from None
     if isinstance(value, bool) or number != number or not low <= number <= high:
-        raise ConfigError(field, f"{value!r} is out of range", f"Use a number between {low:g} and {high:g}.")
+        raise ConfigError(
+            field, f"{value!r} is out of range", f"Use a number between {low:g} and {high:g}."
+        )
     return number
 
 
 def _int(value: object, field: str, low: int, high: int) -> int:
     number = _number(value, field, low, high)
     if number != int(number):
-        raise ConfigError(field, f"{value!r} is not a whole number", f"Use a whole number between {low} and {high}.")
+        raise ConfigError(
+            field,
+            f"{value!r} is not a whole number",
+            f"Use a whole number between {low} and {high}.",
+        )
     return int(number)
 
 

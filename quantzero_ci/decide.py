@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def _check(name: str, label: str, value: float, threshold: float, comparison: str, unit: str) -> dict:
+def _check(
+    name: str, label: str, value: float, threshold: float, comparison: str, unit: str
+) -> dict:
     passed = value >= threshold if comparison == ">=" else value <= threshold
     margin = value - threshold if comparison == ">=" else threshold - value
     return {
@@ -25,26 +27,54 @@ def _check(name: str, label: str, value: float, threshold: float, comparison: st
     }
 
 
-def evaluate_checks(report: Mapping[str, Any], thresholds: Mapping[str, Any]) -> tuple[list[dict], dict]:
+def evaluate_checks(
+    report: Mapping[str, Any], thresholds: Mapping[str, Any]
+) -> tuple[list[dict], dict]:
     """Checks for every configured threshold, and the decision (passed only if all pass)."""
     checks = [
         _check(
-            "carbon_reduction", "Carbon reduction", float(report["carbon"]["reduction_pct"]),
-            float(thresholds["min_carbon_reduction_pct"]), ">=", "%",
+            "carbon_reduction",
+            "Carbon reduction",
+            float(report["carbon"]["reduction_pct"]),
+            float(thresholds["min_carbon_reduction_pct"]),
+            ">=",
+            "%",
         ),
-        _check("pcs", "Prediction Consistency Score", float(report["consistency"]["pcs"]),
-               float(thresholds["min_pcs"]), ">=", ""),
+        _check(
+            "pcs",
+            "Prediction Consistency Score",
+            float(report["consistency"]["pcs"]),
+            float(thresholds["min_pcs"]),
+            ">=",
+            "",
+        ),
     ]
     accuracy = report.get("accuracy")
     max_drop = thresholds.get("max_accuracy_drop_pp")
     if max_drop is not None and accuracy:
-        checks.append(_check("accuracy_drop", "Top-1 accuracy drop", float(accuracy["drop_pp"]),
-                             float(max_drop), "<=", " pp"))
+        checks.append(
+            _check(
+                "accuracy_drop",
+                "Top-1 accuracy drop",
+                float(accuracy["drop_pp"]),
+                float(max_drop),
+                "<=",
+                " pp",
+            )
+        )
     baseline = report.get("baseline")
     max_increase = thresholds.get("max_carbon_increase_pct")
     if max_increase is not None and baseline and baseline.get("change_pct") is not None:
-        checks.append(_check("carbon_increase", "FP32 carbon change vs base branch",
-                             float(baseline["change_pct"]), float(max_increase), "<=", "%"))
+        checks.append(
+            _check(
+                "carbon_increase",
+                "FP32 carbon change vs base branch",
+                float(baseline["change_pct"]),
+                float(max_increase),
+                "<=",
+                "%",
+            )
+        )
     failed = [check["name"] for check in checks if not check["passed"]]
     if failed:
         labels = ", ".join(check["label"] for check in checks if not check["passed"])

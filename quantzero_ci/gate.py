@@ -105,23 +105,33 @@ def _output_paths(config: Config) -> dict[str, Path]:
         "comment": out / COMMENT_MD,
         "model": out / COMPRESSED_MODEL,
     }
-    inputs = {p for p in (config.model.path, config.data.calibration, config.data.evaluation,
-                          config.config_path) if p is not None}
+    inputs = {
+        p
+        for p in (
+            config.model.path,
+            config.data.calibration,
+            config.data.evaluation,
+            config.config_path,
+        )
+        if p is not None
+    }
     clash = sorted(str(p) for p in paths.values() if p in inputs)
     if clash:
         raise ConfigError(
-            "output_dir", f"would overwrite your input file {clash[0]}",
+            "output_dir",
+            f"would overwrite your input file {clash[0]}",
             "Choose an output_dir that holds none of the model, data or config files.",
         )
     if out.exists() and not out.is_dir():
-        raise ConfigError("output_dir", f"{out} exists and is not a directory", "Choose another output_dir.")
+        raise ConfigError(
+            "output_dir", f"{out} exists and is not a directory", "Choose another output_dir."
+        )
     return paths
 
 
 def _run(
     config: Config, baseline: Mapping[str, Any] | None, stage: _StageTimer, paths: dict[str, Path]
 ) -> dict[str, Any]:
-    import torch
 
     from quantzero_ci.carbon import energy
     from quantzero_ci.carbon.grid import get_grid
@@ -136,7 +146,8 @@ def _run(
     grid = get_grid(config.deployment.country)
     if config.data.evaluation is None:
         raise ConfigError(
-            "data.evaluation", "is missing",
+            "data.evaluation",
+            "is missing",
             "PCS needs held-out inputs: point data.evaluation at a .pt/.npy/.npz file of inputs "
             "(and labels for accuracy) that were not used for calibration.",
         )
@@ -146,7 +157,8 @@ def _run(
         evaluation = load_dataset(config.data.evaluation, "data.evaluation", shape)
         calibration = (
             load_dataset(config.data.calibration, "data.calibration", shape)
-            if config.data.calibration else None
+            if config.data.calibration
+            else None
         )
         example = (calibration or evaluation).inputs[:1]
     with stage("profile"):
@@ -156,7 +168,9 @@ def _run(
     with stage("quantize"):
         calib_batches = None
         if calibration is not None:
-            calib_batches = calibration.batches(eval_batch_size(len(calibration), config.data.batch_size))
+            calib_batches = calibration.batches(
+                eval_batch_size(len(calibration), config.data.batch_size)
+            )
             calib_batches = _limit(calib_batches, config.data.max_calibration)
         result = compress(loaded.module, plan, example, calib_batches, hardware.quant_backend)
     with stage("save"):
@@ -172,8 +186,9 @@ def _run(
         with quantized_engine(result.backend):
             after = run_pass(shipped, batches)
         stage.forward_seconds += time.perf_counter() - start
-        verification = compare_passes(before, after, evaluation.labels, batch_size=batch_size,
-                                      threads=latency_threads())
+        verification = compare_passes(
+            before, after, evaluation.labels, batch_size=batch_size, threads=latency_threads()
+        )
     with stage("estimate"):
         applied = plan_applied(result.plan)
         works_before = [_work(layer, "FP32") for layer in profile.layers]
@@ -189,13 +204,19 @@ def _run(
     model_path = config.model.path
     return build_report(
         model=ModelFacts(
-            label=config.model.label, format=config.model.format,
-            path=_display(model_path, config), sha256=loaded.sha256,
-            size_bytes=loaded.size_bytes, note=loaded.note,
+            label=config.model.label,
+            format=config.model.format,
+            path=_display(model_path, config),
+            sha256=loaded.sha256,
+            size_bytes=loaded.size_bytes,
+            note=loaded.note,
         ),
         compressed=ModelFacts(
-            label=COMPRESSED_MODEL, format="torchscript", path=_display(paths["model"], config),
-            sha256=file_sha256(paths["model"]), size_bytes=paths["model"].stat().st_size,
+            label=COMPRESSED_MODEL,
+            format="torchscript",
+            path=_display(paths["model"], config),
+            sha256=file_sha256(paths["model"]),
+            size_bytes=paths["model"].stat().st_size,
         ),
         input_shape=shape,
         total_params=profile.total_params,
@@ -212,7 +233,9 @@ def _run(
             "method": result.method,
             "backend": result.backend,
             "notes": list(result.notes),
-            "calibration_inputs": sum(int(b.shape[0]) for b in calib_batches) if calib_batches else 0,
+            "calibration_inputs": sum(int(b.shape[0]) for b in calib_batches)
+            if calib_batches
+            else 0,
             "layers": [layer.to_dict() for layer in result.plan.layers],
         },
         carbon=carbon,
@@ -255,8 +278,11 @@ def _work(layer: Any, precision: str) -> Any:
     from quantzero_ci.carbon.energy import LayerWork
 
     return LayerWork(
-        name=layer.name, flops=layer.flops, weight_bytes=layer.weight_bytes,
-        activation_bytes=layer.activation_bytes, precision=precision,
+        name=layer.name,
+        flops=layer.flops,
+        weight_bytes=layer.weight_bytes,
+        activation_bytes=layer.activation_bytes,
+        precision=precision,
     )
 
 
@@ -275,7 +301,11 @@ def _carbon_section(comparison: Any, config: Config, grid: Any) -> dict[str, Any
         "after": {**comparison.after.to_dict(), "ci95": list(comparison.after_ci95)},
         "reduction_pct": comparison.reduction_pct,
         "reduction_ci95": list(comparison.reduction_ci95),
-        "interval": {"method": comparison.method, "samples": comparison.samples, "seed": comparison.seed},
+        "interval": {
+            "method": comparison.method,
+            "samples": comparison.samples,
+            "seed": comparison.seed,
+        },
         "annual": {
             "inferences_per_year": per_day * 365 * deployments,
             "before_kg": before_kg,
@@ -286,7 +316,9 @@ def _carbon_section(comparison: Any, config: Config, grid: Any) -> dict[str, Any
     }
 
 
-def _baseline_section(baseline: Mapping[str, Any] | None, current_g: float) -> dict[str, Any] | None:
+def _baseline_section(
+    baseline: Mapping[str, Any] | None, current_g: float
+) -> dict[str, Any] | None:
     if baseline is None:
         return None
     section = dict(baseline)
@@ -311,8 +343,11 @@ def _display(path: Path | None, config: Config) -> str | None:
 
 
 def _finish(
-    report: dict[str, Any], signing_key_pem: bytes | None, config: Config,
-    stage: _StageTimer, paths: dict[str, Path],
+    report: dict[str, Any],
+    signing_key_pem: bytes | None,
+    config: Config,
+    stage: _StageTimer,
+    paths: dict[str, Path],
 ) -> dict[str, Any]:
     from quantzero_ci.certificate import render_pdf
     from quantzero_ci.decide import evaluate_checks
@@ -326,7 +361,9 @@ def _finish(
             report = sign_report(report, signing_key_pem)
         else:
             report = {**report, "signature": unsigned_signature(report)}
-        paths["json"].write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        paths["json"].write_text(
+            json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         render_pdf(report, paths["pdf"])
         paths["comment"].write_text(render_comment(report), encoding="utf-8")
     return report

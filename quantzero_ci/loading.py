@@ -74,7 +74,9 @@ def load_model(config: ModelConfig, path_override: Path | None = None) -> Loaded
     """Build the FP32 model described by `config` (eval mode, CPU)."""
     path = path_override or config.path
     if path is not None and not path.is_file():
-        raise InputError(f"model.path: {path} does not exist. Check the path in your config or --model.")
+        raise InputError(
+            f"model.path: {path} does not exist. Check the path in your config or --model."
+        )
     if config.format == "torchvision":
         module, note = _torchvision(config.torchvision or "", path)
     elif config.format == "state_dict":
@@ -82,7 +84,10 @@ def load_model(config: ModelConfig, path_override: Path | None = None) -> Loaded
     elif config.format == "torchscript":
         module, note = _torchscript(path), None
     else:
-        module, note = _pickled(path), "loaded from a pickled full module (model.trust_pickle: true)"
+        module, note = (
+            _pickled(path),
+            "loaded from a pickled full module (model.trust_pickle: true)",
+        )
     module.eval()
     if path is not None:
         return LoadedModel(module, file_sha256(path), path.stat().st_size, note)
@@ -103,7 +108,10 @@ def _torchvision(name: str, weights: Path | None) -> tuple[nn.Module, str | None
         torch.manual_seed(RANDOM_INIT_SEED)
         module = torchvision.models.get_model(name, weights=None)
     if weights is None:
-        return module, f"torchvision {name} with random weights (seed {RANDOM_INIT_SEED}): no weights file"
+        return (
+            module,
+            f"torchvision {name} with random weights (seed {RANDOM_INIT_SEED}): no weights file",
+        )
     _load_state(module, _safe_load(weights, "model.path"), weights)
     return module, None
 
@@ -114,9 +122,13 @@ def _state_dict_model(config: ModelConfig, path: Path | None) -> nn.Module:
     try:
         module = factory()
     except Exception as exc:
-        raise InputError(f"model.factory: {config.factory}() raised {type(exc).__name__}: {exc}") from None
+        raise InputError(
+            f"model.factory: {config.factory}() raised {type(exc).__name__}: {exc}"
+        ) from None
     if not isinstance(module, nn.Module):
-        raise InputError(f"model.factory: {config.factory}() returned {type(module).__name__}, not a torch.nn.Module.")
+        raise InputError(
+            f"model.factory: {config.factory}() returned {type(module).__name__}, not a torch.nn.Module."
+        )
     state = _safe_load(path, "model.path")
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
@@ -208,9 +220,13 @@ def _pickled(path: Path | None) -> nn.Module:
     try:
         module = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:
-        raise InputError(f"model.path: cannot unpickle {path} ({type(exc).__name__}: {exc}).") from None
+        raise InputError(
+            f"model.path: cannot unpickle {path} ({type(exc).__name__}: {exc})."
+        ) from None
     if not isinstance(module, nn.Module):
-        raise InputError(f"model.path: {path} holds a {type(module).__name__}, not a torch.nn.Module.")
+        raise InputError(
+            f"model.path: {path} holds a {type(module).__name__}, not a torch.nn.Module."
+        )
     return module
 
 
@@ -235,7 +251,9 @@ def load_dataset(path: Path, field: str, input_shape: tuple[int, ...]) -> Datase
     if inputs.shape[0] == 0:
         raise InputError(f"{field}: {path.name} holds no inputs.")
     if labels is not None:
-        labels = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels)
+        labels = torch.as_tensor(
+            np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels
+        )
         if labels.ndim != 1 or labels.shape[0] != inputs.shape[0] or labels.is_floating_point():
             raise InputError(
                 f"{field}: {path.name} labels must be {inputs.shape[0]} integer class indices "
@@ -266,13 +284,18 @@ def _numpy_payload(path: Path, field: str) -> tuple[object, object | None]:
         keys = set(loaded.files)
         key = next((k for k in ("inputs", "x", "X") if k in keys), None)
         if key is None:
-            raise InputError(f"{field}: {path.name} must contain an 'inputs' array (found {sorted(keys)}).")
+            raise InputError(
+                f"{field}: {path.name} must contain an 'inputs' array (found {sorted(keys)})."
+            )
         label_key = next((k for k in ("labels", "y") if k in keys), None)
         return loaded[key], loaded[label_key] if label_key else None
 
 
 def _as_float_tensor(value: object, path: Path, field: str) -> torch.Tensor:
     tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
-    if not (tensor.is_floating_point() or tensor.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32)):
+    if not (
+        tensor.is_floating_point()
+        or tensor.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32)
+    ):
         raise InputError(f"{field}: {path.name} inputs have dtype {tensor.dtype}; use float32.")
     return tensor.to(torch.float32).contiguous()

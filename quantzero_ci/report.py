@@ -65,7 +65,10 @@ def build_report(
     return {
         "schema": SCHEMA,
         "certificate_id": uuid.uuid4().hex,
-        "created_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "created_at": datetime.now(timezone.utc)
+        .replace(microsecond=0)
+        .isoformat()
+        .replace("+00:00", "Z"),
         "tool": {
             "name": "quantzero-ci",
             "version": __version__,

@@ -22,8 +22,10 @@ def scan_model(config: Config) -> dict[str, Any]:
     loaded = load_model(config.model)
     with torch.no_grad():
         profile = profile_model(loaded.module, torch.zeros(config.model.input_shape))
-    works = [LayerWork(layer.name, layer.flops, layer.weight_bytes, layer.activation_bytes, "FP32")
-             for layer in profile.layers]
+    works = [
+        LayerWork(layer.name, layer.flops, layer.weight_bytes, layer.activation_bytes, "FP32")
+        for layer in profile.layers
+    ]
     estimate = point_estimate(works, hardware, grid.g_per_kwh)
     return {
         "model": {"label": config.model.label, "sha256": loaded.sha256, "note": loaded.note},

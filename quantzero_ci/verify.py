@@ -86,8 +86,9 @@ class Verification:
             "batch_size": self.batch_size,
             "batches_timed": self.batches_timed,
             "threads": self.threads,
-            "note": LATENCY_NOTE if self.batches_timed else
-            "Not measured: the evaluation set fits in one batch, which is the warm-up.",
+            "note": LATENCY_NOTE
+            if self.batches_timed
+            else "Not measured: the evaluation set fits in one batch, which is the warm-up.",
         }
 
 

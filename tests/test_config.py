@@ -49,7 +49,12 @@ def test_overrides_win_and_resolve_against_the_working_directory(tmp_path, monke
     monkeypatch.chdir(work)
     config = load_config(
         write(tmp_path, MINIMAL),
-        {"model": "other.pt", "gate.min_pcs": "0.5", "deployment.country": "ke", "output_dir": "out"},
+        {
+            "model": "other.pt",
+            "gate.min_pcs": "0.5",
+            "deployment.country": "ke",
+            "output_dir": "out",
+        },
     )
     assert config.model.path == work / "other.pt"
     assert config.model.factory == "model:build_model"
@@ -58,8 +63,11 @@ def test_overrides_win_and_resolve_against_the_working_directory(tmp_path, monke
 
 
 def test_torchvision_shorthand(tmp_path):
-    config = load_config(None, {"model": "torchvision:resnet18", "model.input_shape": "1,3,224,224"},
-                         base_dir=tmp_path)
+    config = load_config(
+        None,
+        {"model": "torchvision:resnet18", "model.input_shape": "1,3,224,224"},
+        base_dir=tmp_path,
+    )
     assert config.model.format == "torchvision"
     assert config.model.label == "torchvision:resnet18"
     assert config.model.input_shape == (1, 3, 224, 224)

@@ -76,16 +76,20 @@ def test_torchscript_loads(tmp_path):
 
 
 def test_torchvision_without_weights_is_seeded_and_says_so(tmp_path):
-    config = load_config(None, {"model": "torchvision:mobilenet_v3_small", "model.input_shape": "1,3,32,32"},
-                         base_dir=tmp_path).model
+    config = load_config(
+        None,
+        {"model": "torchvision:mobilenet_v3_small", "model.input_shape": "1,3,32,32"},
+        base_dir=tmp_path,
+    ).model
     first, second = load_model(config), load_model(config)
     assert first.sha256 == second.sha256
     assert "random weights" in (first.note or "")
 
 
 def test_unknown_torchvision_name(tmp_path):
-    config = load_config(None, {"model": "torchvision:resnet9000", "model.input_shape": "1,3,8,8"},
-                         base_dir=tmp_path).model
+    config = load_config(
+        None, {"model": "torchvision:resnet9000", "model.input_shape": "1,3,8,8"}, base_dir=tmp_path
+    ).model
     with pytest.raises(InputError, match="'resnet9000' is not a torchvision model"):
         load_model(config)
 
@@ -118,11 +122,15 @@ def test_dataset_formats(tmp_path, kind):
 
 def test_dataset_with_the_wrong_shape(tmp_path):
     torch.save(torch.zeros(3, 3, 8, 8), tmp_path / "d.pt")
-    with pytest.raises(InputError, match=r"data\.calibration: d\.pt holds inputs of shape \(3, 3, 8, 8\)"):
+    with pytest.raises(
+        InputError, match=r"data\.calibration: d\.pt holds inputs of shape \(3, 3, 8, 8\)"
+    ):
         load_dataset(tmp_path / "d.pt", "data.calibration", (1, 1, 8, 8))
 
 
 def test_dataset_labels_must_match(tmp_path):
-    torch.save({"inputs": torch.zeros(3, 2), "labels": torch.zeros(2, dtype=torch.long)}, tmp_path / "d.pt")
+    torch.save(
+        {"inputs": torch.zeros(3, 2), "labels": torch.zeros(2, dtype=torch.long)}, tmp_path / "d.pt"
+    )
     with pytest.raises(InputError, match="labels must be 3 integer class indices"):
         load_dataset(tmp_path / "d.pt", "data.evaluation", (1, 2))

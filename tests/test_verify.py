@@ -47,7 +47,9 @@ def test_each_input_runs_once_and_pcs_counts_matches():
 def test_identical_models_have_pcs_one_and_no_labels_means_no_accuracy():
     batches = list(torch.split(torch.randn(12, 2), 4))
     model = CountingModel()
-    result = compare_passes(run_pass(model, batches), run_pass(model, batches), None, batch_size=4, threads=1)
+    result = compare_passes(
+        run_pass(model, batches), run_pass(model, batches), None, batch_size=4, threads=1
+    )
     assert result.pcs == 1.0 and result.matches == 12
     assert result.accuracy_dict() is None
     low, high = result.pcs_ci95
@@ -57,12 +59,16 @@ def test_identical_models_have_pcs_one_and_no_labels_means_no_accuracy():
 def test_single_batch_latency_is_reported_as_not_measured():
     batches = [torch.randn(3, 2)]
     model = CountingModel()
-    result = compare_passes(run_pass(model, batches), run_pass(model, batches), None, batch_size=3, threads=1)
+    result = compare_passes(
+        run_pass(model, batches), run_pass(model, batches), None, batch_size=3, threads=1
+    )
     assert result.latency_before_ms is None
     assert "Not measured" in result.latency_dict()["note"]
 
 
-@pytest.mark.parametrize(("k", "n", "low", "high"), [(356, 360, 0.9718, 0.9957), (0, 10, 0.0, 0.2775)])
+@pytest.mark.parametrize(
+    ("k", "n", "low", "high"), [(356, 360, 0.9718, 0.9957), (0, 10, 0.0, 0.2775)]
+)
 def test_wilson_interval_matches_published_values(k, n, low, high):
     lo, hi = wilson_interval(k, n)
     assert lo == pytest.approx(low, abs=5e-4) and hi == pytest.approx(high, abs=5e-4)

@@ -43,8 +43,10 @@ def split() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     calib_idx, eval_idx = train_test_split(
         rest, test_size=2 / 3, random_state=SEED, stratify=y[rest]
     )
-    return {name: (x[i], y[i]) for name, i in
-            (("train", train_idx), ("calibration", calib_idx), ("evaluation", eval_idx))}
+    return {
+        name: (x[i], y[i])
+        for name, i in (("train", train_idx), ("calibration", calib_idx), ("evaluation", eval_idx))
+    }
 
 
 def train(x: torch.Tensor, y: torch.Tensor) -> torch.nn.Module:

@@ -1,0 +1,67 @@
+"""The decision: each configured threshold becomes a check; all must pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from quantzero_ci.decide import evaluate_checks
+
+
+def report(
+    reduction: float = 20.0,
+    pcs: float = 0.99,
+    drop: float | None = 0.5,
+    change: float | None = None,
+) -> dict:
+    return {
+        "carbon": {"reduction_pct": reduction},
+        "consistency": {"pcs": pcs},
+        "accuracy": None if drop is None else {"drop_pp": drop},
+        "baseline": None if change is None else {"status": "found", "change_pct": change},
+    }
+
+
+THRESHOLDS = {
+    "min_carbon_reduction_pct": 10.0,
+    "min_pcs": 0.97,
+    "max_accuracy_drop_pp": 1.0,
+    "max_carbon_increase_pct": 5.0,
+}
+
+
+def test_all_met_passes_with_margins():
+    checks, decision = evaluate_checks(report(change=2.0), THRESHOLDS)
+    assert decision["passed"] and decision["failed"] == []
+    margins = {c["name"]: c["margin"] for c in checks}
+    assert margins == pytest.approx(
+        {"carbon_reduction": 10.0, "pcs": 0.02, "accuracy_drop": 0.5, "carbon_increase": 3.0}
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "failed"),
+    [
+        ({"reduction": 9.99}, ["carbon_reduction"]),
+        ({"pcs": 0.9}, ["pcs"]),
+        ({"drop": 1.5}, ["accuracy_drop"]),
+        ({"change": 7.0}, ["carbon_increase"]),
+        ({"reduction": 1.0, "pcs": 0.5}, ["carbon_reduction", "pcs"]),
+    ],
+)
+def test_each_missed_threshold_fails_the_gate(kwargs, failed):
+    _, decision = evaluate_checks(report(**kwargs), THRESHOLDS)
+    assert not decision["passed"]
+    assert decision["failed"] == failed
+    assert "Gate failed" in decision["summary"]
+
+
+def test_thresholds_exactly_met_pass():
+    _, decision = evaluate_checks(
+        report(reduction=10.0, pcs=0.97, drop=1.0, change=5.0), THRESHOLDS
+    )
+    assert decision["passed"]
+
+
+def test_optional_checks_are_skipped_when_unset_or_without_data():
+    checks, _ = evaluate_checks(report(drop=None), {**THRESHOLDS, "max_carbon_increase_pct": None})
+    assert [c["name"] for c in checks] == ["carbon_reduction", "pcs"]
