@@ -1,0 +1,185 @@
+"""The roofline formula by hand, the point figures and the Monte-Carlo intervals."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from quantzero_ci.carbon.energy import (
+    FORMULA,
+    PRECISIONS,
+    CarbonComparison,
+    LayerWork,
+    PointEstimate,
+    annual_kg,
+    compare,
+    point_estimate,
+)
+from quantzero_ci.carbon.grid import GridIntensity, get_grid
+from quantzero_ci.carbon.hardware import Coefficient, HardwareClass, get_hardware
+from quantzero_ci.errors import InputError
+
+
+def _c(value: float, rel_sigma: float = 0.2) -> Coefficient:
+    return Coefficient(value, rel_sigma, "test value")
+
+
+# Round numbers for hand computation: 10 GFLOP/s, 5 W, INT8 4x, BF16 2x, 2 GB/s.
+TOY = HardwareClass(
+    key="toy",
+    name="Toy",
+    description="round numbers",
+    fp32_gflops=_c(10.0),
+    watts=_c(5.0),
+    int8_factor=_c(4.0),
+    bf16_factor=_c(2.0),
+    memory_gbps=_c(2.0),
+    quant_backend="x86",
+)
+GRID = GridIntensity("XX", "Testland", 2024, 400.0, "test", 0.1)
+
+# Compute-bound: 1e9 MACs, 1e6 bytes. Memory-bound: 1e6 MACs, 1e9 bytes.
+COMPUTE_SECONDS = {"FP32": 1e9 / 10e9, "BF16": 1e9 / 20e9, "INT8": 1e9 / 40e9}
+MEMORY_SECONDS = {"FP32": 1e9 / 2e9, "BF16": 0.5e9 / 2e9, "INT8": 0.25e9 / 2e9}
+
+
+def _compute_layer(precision: str, name: str = "conv") -> LayerWork:
+    return LayerWork(name, 1_000_000_000, 600_000, 400_000, precision)
+
+
+def _memory_layer(precision: str, name: str = "embed") -> LayerWork:
+    return LayerWork(name, 1_000_000, 900_000_000, 100_000_000, precision)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_compute_bound_layer_by_hand(precision: str) -> None:
+    est = point_estimate([_compute_layer(precision)], TOY, 400.0)
+    seconds = COMPUTE_SECONDS[precision]  # memory time is at most 1e6 B / 2 GB/s = 0.5 ms
+    assert est.seconds_per_inference == pytest.approx(seconds, rel=1e-12)
+    assert est.joules_per_inference == pytest.approx(seconds * 5.0, rel=1e-12)
+    assert est.g_per_1000_inferences == pytest.approx(
+        seconds * 5.0 * 1000 / 3.6e6 * 400.0, rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_memory_bound_layer_by_hand(precision: str) -> None:
+    est = point_estimate([_memory_layer(precision)], TOY, 400.0)
+    seconds = MEMORY_SECONDS[precision]  # compute time is 1e6 / 10e9 = 0.1 ms
+    assert est.seconds_per_inference == pytest.approx(seconds, rel=1e-12)
+    assert est.g_per_1000_inferences == pytest.approx(
+        seconds * 5.0 * 1000 / 3.6e6 * 400.0, rel=1e-12
+    )
+
+
+def test_layers_add_up() -> None:
+    layers = [_compute_layer("INT8", "a"), _memory_layer("BF16", "b"), _compute_layer("FP32", "c")]
+    est = point_estimate(layers, TOY, 400.0)
+    expected = COMPUTE_SECONDS["INT8"] + MEMORY_SECONDS["BF16"] + COMPUTE_SECONDS["FP32"]
+    assert est.seconds_per_inference == pytest.approx(expected, rel=1e-12)
+
+
+def test_real_table_example() -> None:
+    # 140 GMAC on the laptop class (140 GFLOP/s, 28 W) in Germany (344.14 g/kWh).
+    layer = LayerWork("big", 140_000_000_000, 1_000, 1_000, "FP32")
+    est = point_estimate([layer], get_hardware("laptop-cpu"), get_grid("DE").g_per_kwh)
+    assert est.seconds_per_inference == pytest.approx(1.0, rel=1e-12)
+    assert est.joules_per_inference == pytest.approx(28.0, rel=1e-12)
+    assert est.g_per_1000_inferences == pytest.approx(28.0 * 1000 / 3.6e6 * 344.14, rel=1e-12)
+
+
+def test_formula_text_names_every_term() -> None:
+    for term in ("max(", "R_hw", "f_p", "B_hw", "s_p", "P_hw", "3.6e6", "γ_grid", "MACs"):
+        assert term in FORMULA
+
+
+def test_bad_layers_are_refused() -> None:
+    with pytest.raises(InputError, match=r"'fc'.*'FP16'"):
+        LayerWork("fc", 1, 1, 1, "FP16")
+    with pytest.raises(InputError, match="'fc'"):
+        LayerWork("fc", -1, 1, 1, "FP32")
+    with pytest.raises(InputError, match="no layer"):
+        point_estimate([], TOY, 400.0)
+
+
+def _model(precisions: list[str]) -> list[LayerWork]:
+    layers = []
+    for i, precision in enumerate(precisions):
+        make = _memory_layer if i % 3 == 2 else _compute_layer
+        layers.append(make(precision, f"layer{i}"))
+    return layers
+
+
+BEFORE = _model(["FP32"] * 9)
+AFTER = _model(["FP32", "INT8", "INT8", "BF16", "INT8", "INT8", "INT8", "BF16", "INT8"])
+
+
+def test_points_are_the_nominal_formula() -> None:
+    c = compare(BEFORE, AFTER, TOY, GRID, samples=500, seed=3)
+    assert c.before == point_estimate(BEFORE, TOY, GRID.g_per_kwh)
+    assert c.after == point_estimate(AFTER, TOY, GRID.g_per_kwh)
+    ratio = c.after.g_per_1000_inferences / c.before.g_per_1000_inferences
+    assert c.reduction_pct == pytest.approx(100 * (1 - ratio), rel=1e-12)
+    assert c.reduction_pct > 50
+
+
+def test_same_seed_same_bits_other_seed_other_draws() -> None:
+    first = compare(BEFORE, AFTER, TOY, GRID, samples=800, seed=11)
+    again = compare(BEFORE, AFTER, TOY, GRID, samples=800, seed=11)
+    other = compare(BEFORE, AFTER, TOY, GRID, samples=800, seed=12)
+    assert json.dumps(first.to_dict()) == json.dumps(again.to_dict())
+    assert other.before_ci95 != first.before_ci95
+    assert other.before == first.before  # the point figures never depend on the draws
+
+
+@pytest.mark.parametrize("key", ["raspberry-pi-4", "cloud-vcpu", "desktop-gpu"])
+def test_intervals_contain_the_points(key: str) -> None:
+    c = compare(BEFORE, AFTER, get_hardware(key), get_grid("KE"), samples=2000)
+    assert c.before_ci95[0] < c.before.g_per_1000_inferences < c.before_ci95[1]
+    assert c.after_ci95[0] < c.after.g_per_1000_inferences < c.after_ci95[1]
+    assert c.reduction_ci95[0] < c.reduction_pct < c.reduction_ci95[1]
+
+
+def test_reduction_interval_is_narrower_than_the_figures() -> None:
+    # Power, grid and throughput are shared by both models and cancel in the ratio after/before.
+    c = compare(BEFORE, AFTER, TOY, GRID, samples=2000)
+    before_rel_width = (c.before_ci95[1] - c.before_ci95[0]) / c.before.g_per_1000_inferences
+    ratio = 1 - c.reduction_pct / 100
+    ratio_rel_width = (c.reduction_ci95[1] - c.reduction_ci95[0]) / 100 / ratio
+    assert c.after.g_per_1000_inferences < c.before.g_per_1000_inferences
+    assert ratio_rel_width < 0.5 * before_rel_width
+
+
+def test_fp32_after_equals_before() -> None:
+    c = compare(BEFORE, list(BEFORE), get_hardware("desktop-cpu"), get_grid("FR"), samples=500)
+    assert c.after == c.before
+    assert c.reduction_pct == 0.0
+    assert c.reduction_ci95 == (0.0, 0.0)
+    assert c.after_ci95 == c.before_ci95
+
+
+def test_method_and_serialisation() -> None:
+    c = compare(BEFORE, AFTER, TOY, GRID, samples=300, seed=5)
+    assert (c.samples, c.seed) == (300, 5)
+    assert "300 draws" in c.method and "seed 5" in c.method and "lognormal" in c.method
+    data = json.loads(json.dumps(c.to_dict()))
+    assert CarbonComparison.from_dict(data) == c
+    assert PointEstimate.from_dict(data["before"]) == c.before
+
+
+def test_zero_carbon_grid_still_gives_a_reduction() -> None:
+    c = compare(BEFORE, AFTER, TOY, get_grid("CF"), samples=200)
+    assert c.before.g_per_1000_inferences == 0.0
+    assert c.before_ci95 == (0.0, 0.0)
+    assert c.reduction_pct > 50
+
+
+def test_annual_kg() -> None:
+    # 2 g per 1,000 inferences x 1,000 a day x 365 days x 2 deployments = 1,460 g.
+    assert annual_kg(2.0, 1000, 2) == pytest.approx(1.46, rel=1e-12)
+    assert annual_kg(-1.0, 1000, 1) == pytest.approx(-0.365, rel=1e-12)
+    assert math.isclose(annual_kg(2.0, 0, 5), 0.0)
+    with pytest.raises(InputError, match="inferences per day"):
+        annual_kg(2.0, -1, 1)
