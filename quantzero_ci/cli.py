@@ -93,7 +93,10 @@ def gate(config_path: Path | None, signing_key: Path | None, **flags: Any) -> No
     if config_path is None and Path(DEFAULT_CONFIG_NAME).is_file():
         config_path = Path(DEFAULT_CONFIG_NAME)
     config = load_config(config_path, _overrides(**flags))
-    outcome = run_gate(config, signing_key_pem=_signing_key(signing_key), stage=_stage_echo)
+    key_pem = _signing_key(signing_key or config.signing_key)
+    outcome = run_gate(config, signing_key_pem=key_pem, stage=_stage_echo)
+    for note in outcome.report["compression"]["notes"]:
+        click.echo(f"warning: {note}", err=True)
     click.echo(_terminal_summary(outcome.report))
     for label, path in (
         ("certificate", outcome.certificate_pdf),
@@ -218,6 +221,17 @@ def countries_command(as_json: bool) -> None:
         click.echo(f"{row.iso2:<6} {row.g_per_kwh:>8.1f} g/kWh  {row.year}  {row.country}")
     click.echo(ATTRIBUTION)
 
+
+def _register_commands() -> None:
+    """The certificate commands and the fork-safe comment poster (both import only click here)."""
+    from quantzero_ci.cli_certs import COMMANDS
+    from quantzero_ci.github.cli_commands import comment_command
+
+    for command in (*COMMANDS, comment_command):
+        main.add_command(command)
+
+
+_register_commands()
 
 if __name__ == "__main__":
     main()

@@ -7,7 +7,6 @@ reads no environment variables (the edges pass in the signing key and the stage 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -352,7 +351,7 @@ def _finish(
     from quantzero_ci.certificate import render_pdf
     from quantzero_ci.decide import evaluate_checks
     from quantzero_ci.render import render_comment
-    from quantzero_ci.signing import sign_report, unsigned_signature
+    from quantzero_ci.signing import certificate_json_bytes, sign_report, unsigned_signature
 
     checks, decision = evaluate_checks(report, report["thresholds"])
     report = {**report, "checks": checks, "decision": decision}
@@ -361,9 +360,8 @@ def _finish(
             report = sign_report(report, signing_key_pem)
         else:
             report = {**report, "signature": unsigned_signature(report)}
-        paths["json"].write_text(
-            json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
-        render_pdf(report, paths["pdf"])
+        json_bytes = certificate_json_bytes(report)
+        paths["json"].write_bytes(json_bytes)
+        render_pdf(report, paths["pdf"], json_bytes=json_bytes)
         paths["comment"].write_text(render_comment(report), encoding="utf-8")
     return report

@@ -1,0 +1,106 @@
+"""Click commands for certificates: `keygen`, `verify`, `model-card`.
+
+The lead registers them on the main group with ``main.add_command``. Each command turns a
+QuantZeroError into one line on stderr and its exit code itself, so it also works standalone.
+Heavy modules are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from quantzero_ci.errors import QuantZeroError
+
+_FILE = click.Path(path_type=Path, dir_okay=False)
+
+
+@contextmanager
+def _edge() -> Iterator[None]:
+    try:
+        yield
+    except QuantZeroError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
+
+
+@click.command("keygen")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="Directory for quantzero-signing.key (private) and quantzero-signing.pub.",
+)
+def keygen_command(out_dir: Path) -> None:
+    """Write a new Ed25519 key pair for signing certificates (never overwrites a key)."""
+    from quantzero_ci.signing import fingerprint, generate_keypair, load_public_key, raw_public_key
+
+    with _edge():
+        private_path, public_path = generate_keypair(out_dir)
+        key = load_public_key(public_path.read_bytes())
+    click.echo(f"private key  {private_path}  (mode 0600; keep it secret, never commit it)")
+    click.echo(f"public key   {public_path}  (share it; verifiers pass it to --public-key)")
+    click.echo(f"fingerprint  {fingerprint(raw_public_key(key))}")
+    click.echo(
+        "next: store the private key as a repository secret, e.g.\n"
+        f"  gh secret set QUANTZERO_SIGNING_KEY < {private_path}\n"
+        "and pass it to the action's signing-key input; see docs/certificates.md."
+    )
+
+
+@click.command("verify")
+@click.argument("cert", type=_FILE)
+@click.option(
+    "--public-key", type=_FILE, help="Require the signature to be by this key (.pub PEM)."
+)
+@click.option("--model", type=_FILE, help="Re-hash this original model file.")
+@click.option("--compressed-model", type=_FILE, help="Re-hash this compressed model file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify_command(
+    cert: Path,
+    public_key: Path | None,
+    model: Path | None,
+    compressed_model: Path | None,
+    as_json: bool,
+) -> None:
+    """Verify CERT (certificate.json or certificate.pdf): signature, model hashes, every figure.
+
+    Exit codes: 0 verified, 1 mismatch or bad signature, 3 unsigned but otherwise consistent,
+    2 usage error.
+    """
+    from quantzero_ci.verification import verify_certificate
+
+    with _edge():
+        result = verify_certificate(
+            cert,
+            public_key_path=public_key,
+            model_path=model,
+            compressed_model_path=compressed_model,
+        )
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(result.lines()))
+    sys.exit(result.exit_code)
+
+
+@click.command("model-card")
+@click.argument("cert", type=_FILE)
+def model_card_command(cert: Path) -> None:
+    """Print Hugging Face model-card metadata (YAML front matter) for CERT (.json or .pdf)."""
+    from quantzero_ci.modelcard import model_card_metadata
+    from quantzero_ci.verification import load_certificate
+
+    with _edge():
+        report = load_certificate(cert)
+    click.echo(model_card_metadata(report), nl=False)
+
+
+COMMANDS: tuple[click.Command, ...] = (keygen_command, verify_command, model_card_command)

@@ -1,0 +1,238 @@
+"""The action's one entry: runner environment in, gate run, files/outputs/comment out, exit code.
+
+Order matters: the gate writes the certificate files and the report first; then the summary and
+outputs are written; only then is the GitHub API called, so a failing API loses nothing. An API
+problem is a ``::warning`` and never changes the exit code, which is the gate's alone.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, TextIO
+
+from quantzero_ci.errors import InputError, QuantZeroError
+from quantzero_ci.github import annotations as ann
+from quantzero_ci.github.api import (
+    DEFAULT_API_URL,
+    GitHubApiError,
+    GitHubClient,
+    GitHubPermissionError,
+)
+from quantzero_ci.github.comment import marker, upsert_comment
+from quantzero_ci.github.event import EventContext, load_event
+from quantzero_ci.github.inputs import ActionInputs, parse_inputs
+from quantzero_ci.github.outputs import action_outputs, append_file_commands, display_path
+from quantzero_ci.github.summary import append_summary, failure_markdown, warning_markdown
+
+TITLE = "QuantZero CI"
+PR_CONTEXT_FILE = "pull-request.json"
+FORK_HINT = (
+    "Pull requests from forks get a read-only token: use the fork-safe `workflow_run` pattern "
+    "(docs/github-action.md#fork-safe-pattern), or give the job `permissions: pull-requests: write`."
+)
+
+
+class _Runner:
+    """The runner's side channels: log lines (stdout), summary file, outputs file."""
+
+    def __init__(self, environ: Mapping[str, str], stdout: TextIO) -> None:
+        self.stdout = stdout
+        self.summary = _file(environ, "GITHUB_STEP_SUMMARY")
+        self.outputs = _file(environ, "GITHUB_OUTPUT")
+
+    def emit(self, line: str) -> None:
+        self.stdout.write(line + "\n")
+        self.stdout.flush()
+
+    def group(self, title: str) -> AbstractContextManager[None]:
+        return ann.log_group(self.emit, f"{TITLE} · {title}")
+
+    def warn(self, title: str, message: str) -> None:
+        self.emit(ann.warning(message, title=f"{TITLE}: {title}"))
+        if self.summary:
+            append_summary(self.summary, warning_markdown(title, message))
+
+    def set_outputs(self, values: Mapping[str, str]) -> None:
+        if self.outputs:
+            append_file_commands(self.outputs, values)
+
+    def add_summary(self, markdown: str) -> None:
+        if self.summary:
+            append_summary(self.summary, markdown)
+
+
+def main(environ: Mapping[str, str], *, stdout: TextIO | None = None) -> int:
+    """Run the action with the runner's environment; returns the exit code (0, 1 or 2)."""
+    runner = _Runner(environ, stdout or sys.stdout)
+    workspace = Path(environ.get("GITHUB_WORKSPACE") or Path.cwd()).resolve()
+    try:
+        return _run(environ, workspace, runner)
+    except QuantZeroError as problem:
+        runner.emit(ann.error(str(problem), title=TITLE))
+        runner.add_summary(failure_markdown(str(problem), problem.exit_code))
+        runner.set_outputs({"passed": "false", "error": str(problem)})
+        return problem.exit_code
+
+
+def _run(environ: Mapping[str, str], workspace: Path, runner: _Runner) -> int:
+    from quantzero_ci.config import load_config
+    from quantzero_ci.github.baseline import resolve_baseline
+
+    inputs = parse_inputs(environ, workspace)
+    config = load_config(inputs.config_path, inputs.overrides, base_dir=workspace)
+    event = load_event(environ)
+    with runner.group("base-branch comparison"):
+        baseline = resolve_baseline(inputs.baseline, config, event, workspace)
+        runner.emit(_describe_baseline(baseline.section, inputs.baseline.mode))
+    for message in baseline.warnings:
+        runner.warn("base-branch comparison", message)
+    compared = baseline.section is not None and baseline.section.get("status") == "found"
+    if config.gate.max_carbon_increase_pct is not None and event.pull_request and not compared:
+        runner.warn("max-carbon-increase", "not evaluated: no base-branch figure was available.")
+
+    from quantzero_ci.gate import run_gate
+    from quantzero_ci.render import render_summary
+
+    outcome = run_gate(
+        config,
+        baseline=baseline.section,
+        signing_key_pem=_signing_key(inputs, config),
+        stage=runner.group,
+    )
+    report = outcome.report
+    comment_markdown = outcome.comment_md.read_text(encoding="utf-8")
+    runner.emit(str(report["decision"]["summary"]))
+    runner.emit(f"Certificate: {display_path(outcome.certificate_pdf, workspace)}")
+    runner.add_summary(render_summary(report))
+    _annotate(report, runner)
+    runner.set_outputs(
+        action_outputs(
+            report,
+            certificate_json=outcome.certificate_json,
+            certificate_pdf=outcome.certificate_pdf,
+            compressed_model=outcome.compressed_model,
+            comment_markdown=comment_markdown,
+            workspace=workspace,
+        )
+    )
+    if event.pull_request is not None:
+        _write_pr_context(environ, event, report, config.output_dir)
+        if inputs.comment:
+            url = _post_comment(environ, inputs, event, report, comment_markdown, runner)
+            if url:
+                runner.set_outputs({"comment-url": url})
+    return outcome.exit_code
+
+
+def _describe_baseline(section: Mapping[str, Any] | None, mode: str) -> str:
+    if section is None:
+        return f"No base-branch comparison (baseline: {mode}, or not a pull request)."
+    status, ref = section.get("status"), str(section.get("ref") or "")[:12]
+    if status == "found":
+        return f"Base figure from {ref}: {section['g_per_1000_inferences']:.4g} g CO2e / 1,000 inferences."
+    return f"Base-branch comparison: {status} ({section.get('note')})."
+
+
+def _signing_key(inputs: ActionInputs, config: Any) -> bytes | None:
+    if inputs.signing_key_pem is not None:
+        return inputs.signing_key_pem
+    path: Path | None = config.signing_key
+    if path is None:
+        return None
+    if not path.is_file():
+        raise InputError(
+            f"input `signing-key`: no key file at {path}. Create one with `quantzero keygen`."
+        )
+    return path.read_bytes()
+
+
+def _annotate(report: Mapping[str, Any], runner: _Runner) -> None:
+    for check in report.get("checks", []):
+        if not check["passed"]:
+            unit = check["unit"]
+            runner.emit(
+                ann.error(
+                    f"{check['label']}: {check['value']:.4g}{unit} is not {check['comparison']} "
+                    f"{check['threshold']:.4g}{unit} (threshold {check['name']}).",
+                    title=f"{TITLE}: gate failed",
+                )
+            )
+    for note in report.get("compression", {}).get("notes", []):
+        runner.emit(ann.warning(str(note), title=f"{TITLE}: compression fallback"))
+    baseline = report.get("baseline") or {}
+    if baseline.get("status") == "new":
+        runner.emit(ann.notice(str(baseline.get("note")), title=f"{TITLE}: new model"))
+
+
+def _write_pr_context(
+    environ: Mapping[str, str], event: EventContext, report: Mapping[str, Any], output_dir: Path
+) -> None:
+    """``pull-request.json`` next to the certificate, for the fork-safe ``workflow_run`` poster."""
+    pr = event.pull_request
+    assert pr is not None
+    context = {
+        "number": pr.number,
+        "head_sha": pr.head_sha,
+        "base_sha": pr.base_sha,
+        "repository": environ.get("GITHUB_REPOSITORY", ""),
+        "workflow": _workflow(environ),
+        "model_label": report["model"]["label"],
+    }
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / PR_CONTEXT_FILE).write_text(
+        json.dumps(context, indent=2) + "\n", encoding="utf-8"
+    )
+
+
+def _post_comment(
+    environ: Mapping[str, str],
+    inputs: ActionInputs,
+    event: EventContext,
+    report: Mapping[str, Any],
+    markdown: str,
+    runner: _Runner,
+) -> str | None:
+    pr = event.pull_request
+    assert pr is not None
+    repo = environ.get("GITHUB_REPOSITORY", "").strip()
+    if not inputs.token or not repo:
+        runner.warn("PR comment", "not posted: no github-token or GITHUB_REPOSITORY. " + FORK_HINT)
+        return None
+    client = GitHubClient(environ.get("GITHUB_API_URL") or DEFAULT_API_URL, inputs.token)
+    with runner.group("PR comment"):
+        try:
+            result = upsert_comment(
+                client,
+                repo,
+                pr.number,
+                marker(_workflow(environ), report["model"]["label"]),
+                markdown,
+            )
+        except GitHubPermissionError as problem:
+            runner.warn(
+                "PR comment",
+                f"not posted, the token may not write to this pull request ({problem}). "
+                f"The report is in the job summary and in the output directory. {FORK_HINT}",
+            )
+            return None
+        except (GitHubApiError, InputError) as problem:
+            runner.warn(
+                "PR comment",
+                f"not posted ({problem}). The report is in the job summary and the output directory.",
+            )
+            return None
+        runner.emit(f"Comment {result.action}: {result.url}")
+    return result.url
+
+
+def _workflow(environ: Mapping[str, str]) -> str:
+    return environ.get("GITHUB_WORKFLOW", "").strip() or "quantzero-ci"
+
+
+def _file(environ: Mapping[str, str], name: str) -> Path | None:
+    value = environ.get(name, "").strip()
+    return Path(value) if value else None

@@ -1,0 +1,180 @@
+"""The cortical policy: a layer's cumulative FLOP share at its start → INT8, BF16 or FP32.
+
+Early, high-volume feature layers tolerate INT8; the layers that decide the output keep
+precision. With thresholds (t1, t2) a layer starting at share s gets INT8 when s < t1, BF16 when
+t1 ≤ s < t2 and FP32 when s ≥ t2. Pure: no torch import.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from quantzero_ci.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from quantzero_ci.profiler import Profile
+
+PRECISIONS = ("INT8", "BF16", "FP32")
+
+MODES: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {"accuracy_preserving": (0.15, 0.60), "max_savings": (0.30, 0.70)}
+)
+
+CUSTOM_MODE = "custom"
+
+
+@dataclass(frozen=True)
+class LayerDecision:
+    """The precision the policy planned for one layer, and the one quantize really applied."""
+
+    name: str
+    kind: str
+    cumulative_share_start: float
+    planned: str
+    applied: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "cumulative_share_start": self.cumulative_share_start,
+            "planned": self.planned,
+            "applied": self.applied,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LayerDecision:
+        planned = _precision(_get(data, "planned", "plan layer"), "planned")
+        return cls(
+            name=str(_get(data, "name", "plan layer")),
+            kind=str(_get(data, "kind", "plan layer")),
+            cumulative_share_start=float(_get(data, "cumulative_share_start", "plan layer")),
+            planned=planned,
+            applied=_precision(data.get("applied", planned), "applied"),
+            reason=str(data.get("reason", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A per-layer precision plan, in execution order."""
+
+    mode: str
+    thresholds: tuple[float, float]
+    layers: tuple[LayerDecision, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "mode": self.mode,
+            "thresholds": list(self.thresholds),
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
+        low, high = (float(t) for t in _get(data, "thresholds", "plan"))
+        return cls(
+            mode=str(_get(data, "mode", "plan")),
+            thresholds=(low, high),
+            layers=tuple(LayerDecision.from_dict(d) for d in _get(data, "layers", "plan")),
+        )
+
+    def applied_precisions(self) -> dict[str, str]:
+        """Layer name → the precision really applied."""
+        return {layer.name: layer.applied for layer in self.layers}
+
+
+def resolve_thresholds(
+    mode: str, thresholds: tuple[float, float] | None = None
+) -> tuple[float, float]:
+    """The (t1, t2) pair for a mode, or the validated custom pair that overrides it."""
+    if mode not in MODES and mode != CUSTOM_MODE:
+        raise ConfigError(
+            "compression.mode",
+            f"{mode!r} is not a NeuroQuant mode",
+            f"Use one of: {', '.join(MODES)} (or {CUSTOM_MODE!r} with compression.thresholds).",
+        )
+    if thresholds is None:
+        if mode == CUSTOM_MODE:
+            raise ConfigError(
+                "compression.thresholds",
+                "is missing for the custom mode",
+                "Give two cumulative FLOP shares, e.g. thresholds: [0.15, 0.60].",
+            )
+        return MODES[mode]
+    return _validate_thresholds(thresholds)
+
+
+def decide(share: float, thresholds: tuple[float, float]) -> tuple[str, str]:
+    """(precision, reason) for a layer whose cumulative FLOP share at its start is ``share``."""
+    low, high = thresholds
+    s = f"share {share:.4g}"
+    if share < low:
+        return "INT8", f"{s} < {low:g} → INT8"
+    if share < high:
+        return "BF16", f"{low:g} ≤ {s} < {high:g} → BF16"
+    return "FP32", f"{s} ≥ {high:g} → FP32"
+
+
+def make_plan(profile: Profile, mode: str, thresholds: tuple[float, float] | None = None) -> Plan:
+    """Apply the cortical policy to every profiled layer; ``applied`` starts equal to ``planned``."""
+    pair = resolve_thresholds(mode, thresholds)
+    layers = []
+    for layer in profile.layers:
+        share = float(layer.cumulative_share_start)
+        precision, reason = decide(share, pair)
+        layers.append(
+            LayerDecision(
+                name=layer.name,
+                kind=layer.kind,
+                cumulative_share_start=share,
+                planned=precision,
+                applied=precision,
+                reason=reason,
+            )
+        )
+    return Plan(mode=mode, thresholds=pair, layers=tuple(layers))
+
+
+def _validate_thresholds(thresholds: Any) -> tuple[float, float]:
+    fix = "Give two cumulative FLOP shares 0 ≤ t1 ≤ t2 ≤ 1, e.g. thresholds: [0.15, 0.60]."
+    if isinstance(thresholds, (str, bytes)) or not hasattr(thresholds, "__len__"):
+        raise ConfigError("compression.thresholds", f"{thresholds!r} is not a pair", fix)
+    if len(thresholds) != 2:
+        raise ConfigError("compression.thresholds", f"has {len(thresholds)} values, not 2", fix)
+    pair = []
+    for value in thresholds:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError("compression.thresholds", f"{value!r} is not a number", fix)
+        number = float(value)
+        if not math.isfinite(number) or not 0.0 <= number <= 1.0:
+            raise ConfigError("compression.thresholds", f"{value!r} is outside [0, 1]", fix)
+        pair.append(number)
+    if pair[0] > pair[1]:
+        raise ConfigError(
+            "compression.thresholds", f"[{pair[0]:g}, {pair[1]:g}] is not ascending", fix
+        )
+    return pair[0], pair[1]
+
+
+def _get(data: Mapping[str, Any], key: str, what: str) -> Any:
+    if key not in data:
+        raise InputError(
+            f"{what} record is missing {key!r}; re-create the plan JSON with quantzero"
+        )
+    return data[key]
+
+
+def _precision(value: Any, key: str) -> str:
+    if value not in PRECISIONS:
+        raise InputError(
+            f"plan layer {key!r} is {value!r}, not one of {', '.join(PRECISIONS)}; "
+            "re-create the plan JSON with quantzero"
+        )
+    return str(value)

@@ -1,0 +1,174 @@
+"""A small but real certificate: a tiny CNN profiled, run and estimated with the real APIs.
+
+The profile, PCS, accuracy and latency come from running the real profiler and verification
+passes on a two-layer model; the carbon figures from the real energy model, hardware and grid
+tables; the checks and decision from decide.evaluate_checks. Only the precision plan is written
+by hand (a copy with rounded last-layer weights stands in for the compressed model).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from quantzero_ci.signing import generate_keypair, sign_report, unsigned_signature
+
+THRESHOLDS = {
+    "min_carbon_reduction_pct": 5.0,
+    "min_pcs": 0.8,
+    "max_accuracy_drop_pp": 10.0,
+    "max_carbon_increase_pct": None,
+}
+
+
+def _tiny_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 14 * 14, 10)
+    ).eval()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_report(out_dir: Path) -> dict[str, Any]:
+    """An unsigned-yet report (checks and decision included), with its model files in out_dir."""
+    from quantzero_ci.carbon import energy
+    from quantzero_ci.carbon import grid as grid_module
+    from quantzero_ci.carbon import hardware as hardware_module
+    from quantzero_ci.carbon.equivalents import equivalents
+    from quantzero_ci.decide import evaluate_checks
+    from quantzero_ci.loading import state_dict_bytes
+    from quantzero_ci.profiler import profile_model
+    from quantzero_ci.report import ModelFacts, build_report
+    from quantzero_ci.verify import compare_passes, run_pass
+
+    model = _tiny_model()
+    compressed = copy.deepcopy(model)
+    with torch.no_grad():  # a stand-in for INT8 rounding of the last layer's weights
+        weight = compressed[3].weight
+        weight.copy_(torch.round(weight * 256) / 256)
+    model_path, compressed_path = out_dir / "model.pt", out_dir / "model.compressed.pt"
+    torch.save(model.state_dict(), model_path)
+    torch.save(compressed.state_dict(), compressed_path)
+
+    generator = torch.Generator().manual_seed(1)
+    inputs = torch.randn(40, 1, 16, 16, generator=generator)
+    labels = model(inputs).argmax(dim=1)
+    labels[:3] = (labels[:3] + 1) % 10  # accuracy below 1, so the drop is a real figure
+    batches = list(torch.split(inputs, 4))
+    verification = compare_passes(
+        run_pass(model, batches), run_pass(compressed, batches), labels, batch_size=4, threads=1
+    )
+
+    profile = profile_model(model, inputs[:1])
+    hardware = hardware_module.get_hardware("raspberry-pi-4")
+    grid = grid_module.get_grid("DE")
+    applied = {profile.layers[0].name: "FP32", profile.layers[-1].name: "INT8"}
+    plan_layers = [
+        {
+            "name": layer.name,
+            "kind": layer.kind,
+            "cumulative_share_start": layer.cumulative_share_start,
+            "planned": applied[layer.name],
+            "applied": applied[layer.name],
+            "reason": "first layer: kept FP32" if applied[layer.name] == "FP32" else "INT8",
+        }
+        for layer in profile.layers
+    ]
+
+    def works(precision: Callable[[str], str]) -> list[Any]:
+        return [
+            energy.LayerWork(
+                layer.name,
+                layer.flops,
+                layer.weight_bytes,
+                layer.activation_bytes,
+                precision(layer.name),
+            )
+            for layer in profile.layers
+        ]
+
+    comparison = energy.compare(
+        works(lambda _: "FP32"), works(applied.__getitem__), hardware, grid, samples=500, seed=7
+    )
+    per_day, deployments = 5000, 3
+    before_kg = energy.annual_kg(comparison.before.g_per_1000_inferences, per_day, deployments)
+    after_kg = energy.annual_kg(comparison.after.g_per_1000_inferences, per_day, deployments)
+    carbon = {
+        "formula": energy.FORMULA,
+        "unit": "g CO2e per 1,000 inferences",
+        "before": {**comparison.before.to_dict(), "ci95": list(comparison.before_ci95)},
+        "after": {**comparison.after.to_dict(), "ci95": list(comparison.after_ci95)},
+        "reduction_pct": comparison.reduction_pct,
+        "reduction_ci95": list(comparison.reduction_ci95),
+        "interval": {"method": comparison.method, "samples": 500, "seed": 7},
+        "annual": {
+            "inferences_per_year": per_day * 365 * deployments,
+            "before_kg": before_kg,
+            "after_kg": after_kg,
+            "saved_kg": before_kg - after_kg,
+        },
+        "equivalents": [e.to_dict() for e in equivalents((before_kg - after_kg) * 1000.0, grid)],
+    }
+    report = build_report(
+        model=ModelFacts("model.pt", "state_dict", "model.pt", _sha256(model_path),
+                         model_path.stat().st_size),
+        compressed=ModelFacts("model.compressed.pt", "state_dict", "model.compressed.pt",
+                              _sha256(compressed_path), compressed_path.stat().st_size),
+        input_shape=(1, 1, 16, 16),
+        total_params=profile.total_params,
+        profile=profile.to_dict(),
+        deployment={"hardware": hardware.to_dict(), "grid": grid.to_dict(),
+                    "inferences_per_day": per_day, "deployments": deployments},
+        compression={"mode": "accuracy_preserving", "thresholds": [0.15, 0.6],
+                     "method": "hand-written test plan", "backend": hardware.quant_backend,
+                     "notes": [], "calibration_inputs": 0, "layers": plan_layers},
+        carbon=carbon,
+        verification=verification,
+        sizes=(len(state_dict_bytes(model)), len(state_dict_bytes(compressed))),
+        baseline=None,
+        thresholds=THRESHOLDS,
+        provenance={"grid_table_sha256": grid_module.table_sha256(),
+                    "hardware_table_sha256": hardware_module.table_sha256(),
+                    "grid_attribution": grid_module.ATTRIBUTION},
+    )  # fmt: skip
+    checks, decision = evaluate_checks(report, report["thresholds"])
+    return {**report, "checks": checks, "decision": decision}
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("certs")
+
+
+@pytest.fixture(scope="session")
+def base_report(workdir: Path) -> dict[str, Any]:
+    """The report before signing; tests copy it (never mutate)."""
+    return build_report(workdir)
+
+
+@pytest.fixture(scope="session")
+def keys(workdir: Path) -> dict[str, Path]:
+    """Two independent key pairs: a (the signer) and b (someone else)."""
+    a_private, a_public = generate_keypair(workdir / "key-a")
+    b_private, b_public = generate_keypair(workdir / "key-b")
+    return {"a": a_private, "a.pub": a_public, "b": b_private, "b.pub": b_public}
+
+
+@pytest.fixture(scope="session")
+def signed_report(base_report: dict[str, Any], keys: dict[str, Path]) -> dict[str, Any]:
+    return sign_report(base_report, keys["a"].read_bytes())
+
+
+@pytest.fixture(scope="session")
+def unsigned_report(base_report: dict[str, Any]) -> dict[str, Any]:
+    return {**base_report, "signature": unsigned_signature(base_report)}

@@ -1,0 +1,83 @@
+"""action.yml against SchemaStore's github-action.json, and against the code that reads it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from quantzero_ci.github.inputs import INPUT_NAMES
+from quantzero_ci.github.outputs import action_outputs
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = json.loads((Path(__file__).parent / "schemas" / "github-action.json").read_text("utf-8"))
+
+
+@pytest.fixture(scope="module")
+def action() -> dict:
+    return yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+
+
+def test_action_yml_validates_against_the_published_schema(action: dict) -> None:
+    jsonschema.Draft7Validator.check_schema(SCHEMA)
+    jsonschema.validate(action, SCHEMA, cls=jsonschema.Draft7Validator)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"runs": {"using": "docker"}},  # no image
+        {"inputs": {"min-pcs": {"default": "0.9", "required": False}}},  # no description
+        {"branding": {"icon": "cpu", "color": "teal"}},  # not a badge colour
+    ],
+)
+def test_the_schema_rejects_broken_metadata(action: dict, broken: dict) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**action, **broken}, SCHEMA, cls=jsonschema.Draft7Validator)
+
+
+def test_docker_action_points_at_the_dockerfile(action: dict) -> None:
+    assert action["runs"] == {"using": "docker", "image": "Dockerfile"}
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert 'ENTRYPOINT ["python", "/app/entrypoint.py"]' in dockerfile
+
+
+def test_inputs_are_kebab_case_described_and_read_by_the_adapter(action: dict) -> None:
+    inputs = action["inputs"]
+    assert set(inputs) == set(INPUT_NAMES)
+    for name, spec in inputs.items():
+        assert re.fullmatch(r"[a-z]+(-[a-z]+)*", name), name
+        assert spec["description"].strip()
+        assert isinstance(spec.get("default", ""), str)
+    assert inputs["github-token"]["default"] == "${{ github.token }}"
+    assert inputs["comment"]["default"] == "true"
+
+
+def test_declared_outputs_are_the_ones_written(action: dict, tmp_path: Path) -> None:
+    report = {"carbon": {}, "consistency": {}, "decision": {"passed": True}, "baseline": None}
+    written = action_outputs(
+        report,
+        certificate_json=tmp_path / "a",
+        certificate_pdf=tmp_path / "b",
+        compressed_model=tmp_path / "c",
+        comment_markdown="",
+        workspace=tmp_path,
+        comment_url="u",
+    )
+    assert set(action["outputs"]) == set(written) | {"error"}
+    for required in (
+        "passed",
+        "carbon-before",
+        "carbon-after",
+        "carbon-reduction",
+        "pcs",
+        "certificate-pdf",
+        "certificate-json",
+        "compressed-model",
+        "comment-url",
+    ):
+        assert required in action["outputs"]
