@@ -32,9 +32,22 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
+        finalize=escape_markdown,  # every value is inert text: a fork's report cannot inject markup
     )
-    env.filters.update(sig=significant, pct=percent, size=human_bytes, ms=milliseconds)
+    env.filters.update(
+        sig=significant, pct=percent, size=human_bytes, ms=milliseconds, md=escape_markdown
+    )
     return env
+
+
+_MARKDOWN_SPECIAL = str.maketrans(
+    {c: f"\\{c}" for c in "\\`*_[]|#~"} | {"<": "&lt;", ">": "&gt;", "\n": " ", "\r": " "}
+)
+
+
+def escape_markdown(value: object) -> str:
+    """Text from a report (possibly from a fork's PR) as inert markdown: no links, HTML or tables."""
+    return str(value).translate(_MARKDOWN_SPECIAL)
 
 
 def significant(value: float | None, digits: int = 3) -> str:

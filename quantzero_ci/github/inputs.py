@@ -28,6 +28,7 @@ NUMBER_OVERRIDES: dict[str, str] = {
     "min-carbon-reduction": "gate.min_carbon_reduction_pct",
     "min-pcs": "gate.min_pcs",
     "max-carbon-increase": "gate.max_carbon_increase_pct",
+    "max-accuracy-drop": "gate.max_accuracy_drop_pp",
 }
 # Every input the action declares (action.yml must list exactly these).
 INPUT_NAMES: tuple[str, ...] = (

@@ -9,6 +9,7 @@ parameters of another dtype.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,6 +22,7 @@ from torch.ao.quantization import (
     QConfigMapping,
     quantize_dynamic,
 )
+from torch.ao.quantization.observer import ObserverBase
 from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 from torch.fx import GraphModule, Node
 
@@ -72,18 +74,45 @@ def prepare(
     return prepare_fx(model, mapping, example_inputs=(example_input,))
 
 
+class _Observed(Exception):
+    """Raised after the last observer of a batch ran: the rest of the forward pass is not needed."""
+
+
 def calibrate(prepared: GraphModule, calibration: Iterable[torch.Tensor]) -> int:
-    """Run each calibration batch once through the observed model; returns the batch count."""
+    """Run each calibration batch once through the observed model; returns the batch count.
+
+    A batch stops right after the graph's last observer (nodes run in graph order), so layers
+    after the last INT8 layer are not computed for calibration.
+    """
+    modules = dict(prepared.named_modules(remove_duplicate=False))
+    observers = [
+        node
+        for node in prepared.graph.nodes
+        if node.op == "call_module" and isinstance(modules[str(node.target)], ObserverBase)
+    ]
+    handle = None
+    if observers:
+
+        def stop(_module: nn.Module, _args: Any, _output: Any) -> None:
+            raise _Observed
+
+        handle = modules[str(observers[-1].target)].register_forward_hook(stop)
     count = 0
-    for count, batch in enumerate(calibration, start=1):
-        try:
-            prepared(batch)
-        except Exception as err:
-            raise InputError(
-                f"calibration batch {count} (shape {tuple(getattr(batch, 'shape', ()))}) failed "
-                f"in the model: {type(err).__name__}: {err}. Check that data.calibration holds "
-                "inputs of model.input_shape"
-            ) from err
+    try:
+        for count, batch in enumerate(calibration, start=1):
+            try:
+                prepared(batch)
+            except _Observed:
+                pass
+            except Exception as err:
+                raise InputError(
+                    f"calibration batch {count} (shape {tuple(getattr(batch, 'shape', ()))}) "
+                    f"failed in the model: {type(err).__name__}: {err}. Check that "
+                    "data.calibration holds inputs of model.input_shape"
+                ) from err
+    finally:
+        if handle is not None:
+            handle.remove()
     if count == 0:
         raise InputError(
             "calibration data yielded no batches. Point data.calibration at a non-empty file, "

@@ -1,0 +1,97 @@
+"""The PR comment and job summary: pure functions of the report, with untrusted text made inert."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from quantzero_ci.render import escape_markdown, render_comment, render_summary, significant
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "example" / "certificate.json"
+
+
+@pytest.fixture
+def report() -> dict:
+    return json.loads(EXAMPLE.read_text())
+
+
+def test_committed_example_certificate_is_real_and_consistent():
+    done = subprocess.run(
+        [sys.executable, "-m", "quantzero_ci.cli", "verify", str(EXAMPLE)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 3, done.stdout + done.stderr  # consistent, unsigned
+    assert "CONSISTENT BUT UNSIGNED" in done.stdout
+
+
+def test_comment_shows_verdict_figures_checks_and_plan(report):
+    comment = render_comment(report)
+    assert comment.startswith("## ✅ QuantZero CI — gate passed")
+    assert significant(report["carbon"]["before"]["g_per_1000_inferences"]) in comment
+    assert f"{report['carbon']['reduction_pct']:.1f}%" in comment
+    assert f"{report['consistency']['matches']}/{report['consistency']['n']}" in comment
+    for check in report["checks"]:
+        assert f"| {check['label']} |" in comment
+    assert "| INT8 | 2 |" in comment
+    assert "not measured" not in comment
+
+
+def test_failed_check_shows_by_how_much(report):
+    failing = copy.deepcopy(report)
+    failing["decision"] = {"passed": False, "failed": ["pcs"], "summary": "Gate failed"}
+    failing["checks"][1].update(passed=False, value=0.9, margin=-0.07)
+    comment = render_comment(failing)
+    assert "## ❌ QuantZero CI — gate failed" in comment
+    assert "❌ fail by 0.0700" in comment
+
+
+def test_unmeasured_latency_says_so(report):
+    report["latency"]["after_ms"] = None
+    assert "not measured" in render_comment(report)
+
+
+@pytest.mark.parametrize(
+    ("baseline", "expected"),
+    [
+        (
+            {
+                "status": "found",
+                "ref": "abc123def4567890",
+                "g_per_1000_inferences": 1.0,
+                "current_g_per_1000_inferences": 1.1,
+                "change_pct": 10.0,
+            },
+            "(+10.0%)",
+        ),
+        ({"status": "new", "ref": None, "change_pct": None}, "new model"),
+        (
+            {"status": "unavailable", "ref": None, "change_pct": None, "note": "shallow clone"},
+            "not compared: shallow clone",
+        ),
+    ],
+)
+def test_base_branch_comparison(report, baseline, expected):
+    report["baseline"] = baseline
+    assert expected in render_comment(report)
+
+
+def test_text_from_the_report_cannot_inject_markup(report):
+    report["model"]["label"] = "x <img src=y> | [link](http://z) **b**"
+    report["compression"]["notes"] = ["<script>alert(1)</script>"]
+    comment = render_comment(report)
+    assert "<img" not in comment and "<script>" not in comment
+    assert "\\[link\\](http://z)" in comment and "\\*\\*b\\*\\*" in comment
+    assert escape_markdown("a|b\nc") == "a\\|b c"
+
+
+def test_summary_adds_the_per_layer_table(report):
+    summary = render_summary(report)
+    assert summary.startswith(render_comment(report).rstrip("\n").split("\n")[0])
+    assert summary.count("| Conv2d |") == 4
+    assert "Per-layer plan (5 layers)" in summary
