@@ -250,12 +250,6 @@ def cast_module(model: nn.Module, path: str) -> None:
     module.register_forward_hook(back, with_kwargs=True)
 
 
-def is_bf16(module: nn.Module) -> bool:
-    """True when the module holds floating parameters and all of them are bfloat16."""
-    params = [p for p in module.parameters() if p.is_floating_point()]
-    return bool(params) and all(p.dtype == BF16 for p in params)
-
-
 def _floating_leaves(tree: Any) -> list[torch.Tensor]:
     found: list[torch.Tensor] = []
 

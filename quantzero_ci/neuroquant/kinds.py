@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-ROOT_NAME = "(model)"
+from quantzero_ci.profiler import ROOT_NAME
 
 # Layers FX graph mode quantizes statically with the native (x86/qnnpack) backend config.
 STATIC_INT8_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -33,17 +32,3 @@ def module_path(layer_name: str) -> str:
 def is_quantized_module(module: nn.Module) -> bool:
     """True for modules that run quantized kernels (static or dynamic INT8)."""
     return type(module).__module__.startswith(_QUANTIZED_PACKAGES)
-
-
-def is_dynamic_quantized_module(module: nn.Module) -> bool:
-    return is_quantized_module(module) and ".dynamic." in type(module).__module__
-
-
-def quantized_weight(module: nn.Module) -> torch.Tensor | None:
-    """The packed INT8 weight of a quantized module, unpacked, or None."""
-    weight = getattr(module, "weight", None)
-    if callable(weight):
-        return weight()
-    if isinstance(weight, torch.Tensor) and weight.is_quantized:
-        return weight
-    return None
