@@ -16,11 +16,11 @@ from typing import Any
 import yaml
 
 from quantzero_ci.errors import ConfigError
+from quantzero_ci.neuroquant.policy import MODES
 
 CONFIG_VERSION = 1
 DEFAULT_CONFIG_NAME = ".quantzero.yml"
 MODEL_FORMATS = ("state_dict", "torchscript", "torchvision", "pickle")
-MODES = {"accuracy_preserving": (0.15, 0.60), "max_savings": (0.30, 0.70)}
 TOP_LEVEL_KEYS = {
     "version",
     "model",

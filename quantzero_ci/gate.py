@@ -175,7 +175,7 @@ def _run(
     with stage("save"):
         paths["model"].parent.mkdir(parents=True, exist_ok=True)
         with quantized_engine(result.backend):
-            save_compressed(result.model, example, paths["model"])
+            how = save_compressed(result.model, example, paths["model"])
             shipped = load_torchscript(paths["model"])
     batch_size = eval_batch_size(len(evaluation), config.data.batch_size)
     batches = evaluation.batches(batch_size)
@@ -231,7 +231,7 @@ def _run(
             "thresholds": list(plan.thresholds),
             "method": result.method,
             "backend": result.backend,
-            "notes": list(result.notes),
+            "notes": [*result.notes, *_serialization_notes(how)],
             "calibration_inputs": sum(int(b.shape[0]) for b in calib_batches)
             if calib_batches
             else 0,
@@ -256,6 +256,15 @@ def _run(
             "calibration_data": _display(config.data.calibration, config),
         },
     )
+
+
+def _serialization_notes(how: str) -> list[str]:
+    if how == "trace":
+        return [
+            "The compressed model was saved with torch.jit.trace because it could not be scripted: "
+            "any data-dependent control flow is frozen to the path the example input took."
+        ]
+    return []
 
 
 def plan_applied(plan: Any) -> dict[str, str]:

@@ -136,8 +136,7 @@ def _fx(
         prepared = fx_int8.prepare(work, static, example_input, backend)
     except Exception as err:
         raise _FxFailed(err, "FX could not trace the model") from err
-    if static:
-        assert calibration is not None
+    if static and calibration is not None:
         fx_int8.calibrate(prepared, calibration)
     try:
         gm = fx_int8.convert(prepared)
@@ -190,8 +189,8 @@ def _fx_reason(decision: LayerDecision, route: str, applied: str) -> str:
         return f"{reason}; no static INT8 kernel for {kind} in FX graph mode, cast to BF16 instead"
     if applied != decision.planned:
         return (
-            f"{reason}; {kind} is not a separate node of the traced graph (it runs inside a "
-            "leaf module), so it stays FP32"
+            f"{reason}; FX graph mode left {kind} unconverted (not a separate node of the traced "
+            "graph, e.g. inside a leaf module), so it stays FP32"
         )
     return reason
 
@@ -234,9 +233,8 @@ def _fx_notes(plan: Plan, routes: dict[str, str]) -> list[str]:
     lost = [d for d in plan.layers if d.applied == "FP32" and d.planned != "FP32"]
     if lost:
         notes.append(
-            f"{_count(lost, 'layer')} ({', '.join(d.name for d in lost[:5])}) could not be "
-            f"reached as separate nodes of the traced graph and {'stays' if len(lost) == 1 else 'stay'} "
-            "FP32."
+            f"{_count(lost, 'layer')} ({_names(lost)}) could not be reached as separate nodes "
+            "of the traced graph and stayed FP32."
         )
     return notes
 
@@ -289,12 +287,22 @@ def _eager(
             applied[d.name] = "BF16"
         else:
             applied[d.name] = "FP32"
+    plan_out = _with_applied(plan, applied, reasons)
+    int8 = [d for d in plan_out.layers if d.applied == "INT8"]
+    cast = [d for d in plan_out.layers if d.applied == "BF16"]
     notes = [
-        f"{failure[0].upper()}{failure[1:]}; the eager fallback was used instead: dynamic INT8 "
-        f"for {len(dynamic)} Linear/LSTM/GRU layer(s) planned INT8 and BF16 casts at the edges "
-        f"of {len(to_bf16)} other layer(s)."
+        f"{failure[0].upper()}{failure[1:]}; the eager fallback was used instead: "
+        f"{_count(int8, 'Linear-like layer')} planned INT8 {_were(int8)} quantized weights-only "
+        f"with dynamic INT8 and {_count(cast, 'other layer')} {_were(cast)} cast to BF16 at "
+        "their own edges."
     ]
-    return work, _with_applied(plan, applied, reasons), notes
+    lost = [d for d in plan_out.layers if d.applied == "FP32" and d.planned != "FP32"]
+    if lost:
+        notes.append(
+            f"{_count(lost, 'layer')} ({_names(lost)}) {_hold(lost)} other layers, so without a "
+            "traced graph they stayed FP32."
+        )
+    return work, plan_out, notes
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -360,6 +368,15 @@ def _were(items: list) -> str:
 
 def _have(items: list) -> str:
     return "has" if len(items) == 1 else "have"
+
+
+def _hold(items: list) -> str:
+    return "holds" if len(items) == 1 else "hold"
+
+
+def _names(decisions: list[LayerDecision]) -> str:
+    names = [d.name for d in decisions[:5]]
+    return ", ".join(names) + (", ..." if len(decisions) > 5 else "")
 
 
 def _kinds(decisions: list[LayerDecision]) -> str:
