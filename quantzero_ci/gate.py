@@ -197,8 +197,8 @@ def _run(
         baseline_section = _baseline_section(baseline, comparison.before.g_per_1000_inferences)
     from quantzero_ci.carbon import grid as grid_module
     from quantzero_ci.carbon import hardware as hardware_module
-    from quantzero_ci.loading import file_sha256
     from quantzero_ci.report import ModelFacts, build_report
+    from quantzero_ci.stats import file_sha256
 
     model_path = config.model.path
     return build_report(

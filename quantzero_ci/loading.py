@@ -24,6 +24,7 @@ from torch import nn
 
 from quantzero_ci.config import ModelConfig
 from quantzero_ci.errors import InputError
+from quantzero_ci.stats import file_sha256
 
 RANDOM_INIT_SEED = 0
 
@@ -52,15 +53,6 @@ class Dataset:
     def batches(self, batch_size: int) -> list[torch.Tensor]:
         """Views into `inputs` (no copies), in order."""
         return list(torch.split(self.inputs, batch_size))
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def state_dict_bytes(module: nn.Module) -> bytes:

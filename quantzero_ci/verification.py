@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from quantzero_ci.errors import EXIT_GATE_FAILED, EXIT_PASS, InputError, QuantZeroError
+from quantzero_ci.stats import file_sha256, wilson_interval
 
 SCHEMA = "quantzero-ci/certificate/v1"
 EMBEDDED_NAME = "certificate.json"
@@ -28,7 +28,6 @@ REL_TOL = 1e-9
 EXIT_UNSIGNED = 3
 PASS, FAIL, NOTE = "pass", "fail", "note"
 _MARKS = {PASS: "✓", FAIL: "✗", NOTE: "–"}
-_Z95 = 1.959963984540054  # the z of quantzero_ci.verify.wilson_interval (two-sided 95%)
 
 
 @dataclass(frozen=True)
@@ -365,14 +364,6 @@ def _payload_hash_check(report: Mapping[str, Any]) -> tuple[str, str]:
     return PASS, f"SHA-256 of the signed payload is {actual}"
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _model_file_checks(
     report: Mapping[str, Any], model: Path | None, compressed: Path | None
 ) -> list[CheckResult]:
@@ -396,7 +387,7 @@ def _model_file_checks(
 
 def _hash_check(report: Mapping[str, Any], key: str, path: Path) -> tuple[str, str]:
     recorded = _get(report, f"{key}.sha256")
-    actual = _file_sha256(path)
+    actual = file_sha256(path)
     if recorded != actual:
         note = ""
         if key == "model" and _get(report, "model.path", None) is None:
@@ -546,17 +537,6 @@ def _annual_check(report: Mapping[str, Any], c: Any) -> tuple[str, str]:
     problems = _diff("carbon.annual", _get(report, "carbon.annual"), derived)
     problems += _diff("carbon.equivalents", _get(report, "carbon.equivalents"), items)
     return _verdict(problems, "annual kilograms and real-world equivalents re-derive")
-
-
-def wilson_interval(successes: int, n: int, z: float = _Z95) -> tuple[float, float]:
-    """95% Wilson score interval (the gate's formula; kept here so verify needs no torch)."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def _consistency_check(report: Mapping[str, Any]) -> tuple[str, str]:

@@ -7,7 +7,6 @@ predictions count, its time does not.
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Iterator, Sequence
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from quantzero_ci.stats import wilson_interval
 
 PCS_DEFINITION = (
     "Prediction Consistency Score (PCS): the share of held-out evaluation inputs whose top-1 class "
@@ -128,17 +129,6 @@ def _top1(logits: torch.Tensor) -> torch.Tensor:
         logits = logits[0]
     logits = logits.float()
     return logits.argmax(dim=-1) if logits.ndim > 1 else logits.round().long()
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """95% Wilson score interval for a binomial proportion."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def compare_passes(

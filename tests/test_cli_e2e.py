@@ -314,6 +314,8 @@ def test_untraceable_model_falls_back_and_the_certificate_names_it(example_copy,
         example_copy, "--min-carbon-reduction", "0", "--min-pcs", "0", "--max-accuracy-drop", "100"
     )
     assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert any("TraceError" in line for line in warnings), done.stderr
     cert = json.loads((example_copy / "quantzero-out" / "certificate.json").read_text())
     assert cert["compression"]["method"] == "eager-fallback"
     assert any("trace" in note for note in cert["compression"]["notes"])
