@@ -273,6 +273,16 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
             f"{factory!r} is not of the form module:function",
             "e.g. factory: model:build_model (model.py next to the config).",
         )
+    if (
+        fmt not in ("state_dict", "torchvision")
+        and path is not None
+        and path.suffix == ".safetensors"
+    ):
+        raise ConfigError(
+            "model.factory",
+            "is required for a safetensors weights file",
+            "Name the function that builds the architecture, e.g. factory: model:build_model.",
+        )
     if fmt == "state_dict" and factory is None:
         raise ConfigError(
             "model.factory",

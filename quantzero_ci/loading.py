@@ -104,7 +104,12 @@ def _torchvision(name: str, weights: Path | None) -> tuple[nn.Module, str | None
             module,
             f"torchvision {name} with random weights (seed {RANDOM_INIT_SEED}): no weights file",
         )
-    _load_state(module, _safe_load(weights, "model.path"), weights)
+    state = (
+        _read_safetensors(weights)
+        if weights.suffix == ".safetensors"
+        else _safe_load(weights, "model.path")
+    )
+    _load_state(module, state, weights)
     return module, None
 
 
@@ -121,7 +126,9 @@ def _state_dict_model(config: ModelConfig, path: Path | None) -> nn.Module:
         raise InputError(
             f"model.factory: {config.factory}() returned {type(module).__name__}, not a torch.nn.Module."
         )
-    state = _safe_load(path, "model.path")
+    state = (
+        _read_safetensors(path) if path.suffix == ".safetensors" else _safe_load(path, "model.path")
+    )
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -166,6 +173,17 @@ def _load_state(module: nn.Module, state: dict, path: Path) -> None:
             f"model.path: {path.name} does not fit the architecture: {' '.join(first)}. "
             "Check that model.factory builds the model these weights were saved from."
         ) from None
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file: tensors only, nothing executable."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError) as exc:
+        raise InputError(f"model.path: cannot read safetensors file {path} ({exc}).") from None
 
 
 def _safe_load(path: Path, field: str) -> object:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from quantzero_ci.config import load_config
-from quantzero_ci.errors import InputError
+from quantzero_ci.errors import ConfigError, InputError
 from quantzero_ci.loading import load_dataset, load_model
 
 FACTORY = """
@@ -43,6 +43,20 @@ def test_state_dict_with_factory_loads_in_eval_mode(state_dict_dir):
     assert loaded.size_bytes == (state_dict_dir / "w.pt").stat().st_size
     expected = torch.load(state_dict_dir / "w.pt", weights_only=True)["1.weight"]
     assert torch.equal(loaded.module[1].weight, expected)
+
+
+def test_safetensors_weights_load_with_the_factory(state_dict_dir):
+    from safetensors.torch import save_file
+
+    state = torch.load(state_dict_dir / "w.pt", weights_only=True)
+    save_file(state, str(state_dict_dir / "w.safetensors"))
+    loaded = load_model(model_config(state_dict_dir, path="w.safetensors", factory="arch:build"))
+    assert torch.equal(loaded.module[1].weight, state["1.weight"])
+    with pytest.raises(ConfigError, match="required for a safetensors"):
+        model_config(state_dict_dir, path="w.safetensors")
+    (state_dict_dir / "bad.safetensors").write_bytes(b"not really")
+    with pytest.raises(InputError, match="cannot read safetensors file"):
+        load_model(model_config(state_dict_dir, path="bad.safetensors", factory="arch:build"))
 
 
 def test_weights_that_do_not_fit_the_architecture(state_dict_dir):
