@@ -118,11 +118,12 @@ def measure(model: str, runs: int) -> dict:
         for _ in range(runs):
             done = subprocess.run(
                 [sys.executable, __file__, "--child", str(config_path)],
-                check=True,
                 capture_output=True,
                 text=True,
                 cwd=ROOT,
             )
+            if done.returncode != 0:
+                sys.exit(f"{model}: the run failed:\n{done.stderr}")
             samples.append(json.loads(done.stdout.strip().splitlines()[-1]))
 
     def median(get) -> float:

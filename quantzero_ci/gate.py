@@ -66,7 +66,7 @@ def run_gate(
 
     timer = _StageTimer(stage)
     paths = _output_paths(config)
-    with fixed_threads(latency_threads()), torch.inference_mode(False), torch.no_grad():
+    with fixed_threads(latency_threads()), torch.no_grad():
         report = _run(config, baseline, timer, paths)
     report = _finish(report, signing_key_pem, config, timer, paths)
     return GateOutcome(

@@ -6,7 +6,6 @@ Templates live in the top-level `templates/` folder, shipped in the wheel as the
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Mapping
 from functools import lru_cache
@@ -14,6 +13,8 @@ from importlib import resources
 from typing import Any
 
 import jinja2
+
+from quantzero_ci.formatting import human_bytes, milliseconds, percent, significant
 
 COMMENT_TEMPLATE = "comment.md.j2"
 SUMMARY_TEMPLATE = "summary.md.j2"
@@ -48,39 +49,6 @@ _MARKDOWN_SPECIAL = str.maketrans(
 def escape_markdown(value: object) -> str:
     """Text from a report (possibly from a fork's PR) as inert markdown: no links, HTML or tables."""
     return str(value).translate(_MARKDOWN_SPECIAL)
-
-
-def significant(value: float | None, digits: int = 3) -> str:
-    """A number with `digits` significant figures; 'not measured' for None."""
-    if value is None:
-        return "not measured"
-    if value == 0 or not math.isfinite(value):
-        return f"{value:g}"
-    magnitude = math.floor(math.log10(abs(value)))
-    decimals = max(0, digits - 1 - magnitude)
-    return f"{value:,.{decimals}f}"
-
-
-def percent(value: float | None, decimals: int = 1) -> str:
-    """A percentage with a sign-free fixed number of decimals."""
-    return "not measured" if value is None else f"{value:.{decimals}f}%"
-
-
-def human_bytes(value: int | None) -> str:
-    """Bytes as B/KiB/MiB/GiB."""
-    if value is None:
-        return "not measured"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
-
-
-def milliseconds(value: float | None) -> str:
-    """Milliseconds with three significant figures; 'not measured' for None."""
-    return "not measured" if value is None else f"{significant(value)} ms"
 
 
 def _context(report: Mapping[str, Any]) -> dict[str, Any]:
