@@ -256,7 +256,7 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
             raise ConfigError(
                 "model.torchvision", "must be a model name", "e.g. torchvision: resnet18."
             )
-        label = f"torchvision:{arch}" + (f" ({_relative(path, base)})" if path else "")
+        label = f"torchvision:{arch}" + (f" ({display_path(path, base)})" if path else "")
     elif path is None:
         raise ConfigError(
             "model.path",
@@ -266,7 +266,7 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
         )
     else:
         fmt = _model_format(section.get("format"), factory, trust)
-        label = _relative(path, base)
+        label = display_path(path, base)
     if factory is not None and (not isinstance(factory, str) or ":" not in factory):
         raise ConfigError(
             "model.factory",
@@ -321,12 +321,11 @@ def _model_format(declared: object, factory: object, trust_pickle: bool) -> str:
     return "pickle" if trust_pickle else "torchscript"
 
 
-def _relative(path: Path | None, base: Path) -> str:
-    if path is None:
-        return ""
+def display_path(path: Path, base: Path) -> str:
+    """`path` relative to the working directory, else to `base`, else absolute (POSIX form)."""
     for root in (Path.cwd(), base):
         try:
-            return path.relative_to(root.resolve()).as_posix()
+            return path.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
             continue
     return path.as_posix()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from quantzero_ci.config import Config
+from quantzero_ci.config import Config, display_path
 from quantzero_ci.errors import EXIT_GATE_FAILED, EXIT_PASS, ConfigError
 
 CERTIFICATE_JSON = "certificate.json"
@@ -340,14 +340,7 @@ def _baseline_section(
 
 
 def _display(path: Path | None, config: Config) -> str | None:
-    if path is None:
-        return None
-    for root in (Path.cwd(), config.base_dir):
-        try:
-            return path.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            continue
-    return path.as_posix()
+    return None if path is None else display_path(path, config.base_dir)
 
 
 def _finish(

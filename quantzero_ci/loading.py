@@ -122,10 +122,7 @@ def _state_dict_model(config: ModelConfig, path: Path | None) -> nn.Module:
         raise InputError(
             f"model.factory: {config.factory}() raised {type(exc).__name__}: {exc}"
         ) from None
-    if not isinstance(module, nn.Module):
-        raise InputError(
-            f"model.factory: {config.factory}() returned {type(module).__name__}, not a torch.nn.Module."
-        )
+    _require_module(module, f"model.factory: {config.factory}() returned")
     state = (
         _read_safetensors(path) if path.suffix == ".safetensors" else _safe_load(path, "model.path")
     )
@@ -233,11 +230,14 @@ def _pickled(path: Path | None) -> nn.Module:
         raise InputError(
             f"model.path: cannot unpickle {path} ({type(exc).__name__}: {exc})."
         ) from None
-    if not isinstance(module, nn.Module):
-        raise InputError(
-            f"model.path: {path} holds a {type(module).__name__}, not a torch.nn.Module."
-        )
+    _require_module(module, f"model.path: {path} holds")
     return module
+
+
+def _require_module(value: object, what: str) -> None:
+    """InputError "<what> a <type>, not a torch.nn.Module." unless `value` is a module."""
+    if not isinstance(value, nn.Module):
+        raise InputError(f"{what} a {type(value).__name__}, not a torch.nn.Module.")
 
 
 def load_dataset(path: Path, field: str, input_shape: tuple[int, ...]) -> Dataset:
