@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("load", "profile", "plan", "quantize", "save", "verify", "estimate", "certify")
+STAGES = ("load", "profile", "plan", "quantize", "save", "verify", "latency", "estimate", "certify")
 
 
 def _torchvision_config(name: str, workdir: Path) -> Path:

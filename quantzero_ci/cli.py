@@ -75,7 +75,9 @@ def _signing_key(path: Path | None) -> bytes | None:
 @click.option("--hardware", help="Hardware class (see `quantzero hardware`).")
 @click.option("--country", help="Deployment country, ISO code (see `quantzero countries`).")
 @click.option(
-    "--mode", type=click.Choice(["accuracy_preserving", "max_savings"]), help="NeuroQuant mode."
+    "--mode",
+    type=click.Choice(["auto", "accuracy_preserving", "max_savings"]),
+    help="NeuroQuant mode.",
 )
 @click.option("--min-pcs", type=float, help="Fail below this Prediction Consistency Score (0–1).")
 @click.option("--min-carbon-reduction", type=float, help="Fail below this carbon reduction (%).")

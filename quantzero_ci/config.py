@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 
 from quantzero_ci.errors import ConfigError
-from quantzero_ci.neuroquant.policy import MODES
+from quantzero_ci.neuroquant.planners import AUTO_MODE
+from quantzero_ci.neuroquant.policy import CUSTOM_MODE, MODES
 
 CONFIG_VERSION = 1
 DEFAULT_CONFIG_NAME = ".quantzero.yml"
@@ -70,8 +71,9 @@ class DeploymentConfig:
 class CompressionConfig:
     """NeuroQuant mode and its cumulative-FLOP-share thresholds."""
 
-    mode: str = "accuracy_preserving"
-    thresholds: tuple[float, float] = MODES["accuracy_preserving"]
+    mode: str = AUTO_MODE
+    thresholds: tuple[float, float] | None = None  # cortical modes only
+    target_pcs: float | None = None  # auto only; None: gate.min_pcs
 
 
 @dataclass(frozen=True)
@@ -384,16 +386,44 @@ def _deployment(section: dict[str, Any]) -> DeploymentConfig:
 
 
 def _compression(section: dict[str, Any]) -> CompressionConfig:
-    _known(section, "compression", {"mode", "thresholds"})
-    mode = str(section.get("mode", "accuracy_preserving")).strip().replace("-", "_")
-    if mode not in MODES:
+    _known(section, "compression", {"mode", "thresholds", "target_pcs"})
+    modes = (AUTO_MODE, *MODES, CUSTOM_MODE)
+    default = CUSTOM_MODE if section.get("thresholds") is not None else AUTO_MODE
+    mode = str(section.get("mode", default)).strip().replace("-", "_")
+    if mode not in modes:
         raise ConfigError(
             "compression.mode",
             f"{section.get('mode')!r} is not a NeuroQuant mode",
-            f"Use one of: {', '.join(MODES)}.",
+            f"Use one of: {', '.join(modes)}.",
+        )
+    target = section.get("target_pcs")
+    if mode == AUTO_MODE:
+        if section.get("thresholds") is not None:
+            raise ConfigError(
+                "compression.thresholds",
+                "applies to the cortical modes, not auto",
+                "Remove thresholds, or set mode: accuracy_preserving, max_savings or custom.",
+            )
+        return CompressionConfig(
+            mode=mode,
+            target_pcs=None
+            if target is None
+            else _number(target, "compression.target_pcs", 0.0, 1.0),
+        )
+    if target is not None:
+        raise ConfigError(
+            "compression.target_pcs",
+            f"applies to mode auto, not {mode}",
+            "Remove target_pcs, or set mode: auto.",
         )
     thresholds = section.get("thresholds")
     if thresholds is None:
+        if mode == CUSTOM_MODE:
+            raise ConfigError(
+                "compression.thresholds",
+                "is missing for the custom mode",
+                "Give two cumulative FLOP shares, e.g. thresholds: [0.15, 0.60].",
+            )
         return CompressionConfig(mode=mode, thresholds=MODES[mode])
     if isinstance(thresholds, str):
         thresholds = [part for part in thresholds.replace(",", " ").split() if part]

@@ -5,6 +5,7 @@ from __future__ import annotations
 EXIT_PASS = 0
 EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3
 
 
 class QuantZeroError(Exception):
@@ -34,3 +35,9 @@ class InputError(QuantZeroError):
 
 class UnknownKeyError(QuantZeroError):
     """A name (hardware class, country) is not in the shipped tables."""
+
+
+class KernelError(QuantZeroError):
+    """A quantized kernel computed a wrong result (not the user's input): its own exit code."""
+
+    exit_code = EXIT_INTERNAL

@@ -135,9 +135,17 @@ def _run(
     from quantzero_ci.carbon import energy
     from quantzero_ci.carbon.grid import get_grid
     from quantzero_ci.carbon.hardware import get_hardware
+    from quantzero_ci.latency import batch1
     from quantzero_ci.loading import load_dataset, load_model, load_torchscript, state_dict_bytes
-    from quantzero_ci.neuroquant.policy import make_plan
-    from quantzero_ci.neuroquant.quantize import compress, quantized_engine, save_compressed
+    from quantzero_ci.neuroquant import planners
+    from quantzero_ci.neuroquant.quantize import (
+        ENGINES,
+        compress,
+        quantized_engine,
+        save_compressed,
+    )
+    from quantzero_ci.neuroquant.selfcheck import check_outputs
+    from quantzero_ci.neuroquant.sensitivity import logits_of
     from quantzero_ci.profiler import profile_model
     from quantzero_ci.verify import compare_passes, eval_batch_size, run_pass
 
@@ -162,16 +170,43 @@ def _run(
         example = (calibration or evaluation).inputs[:1]
     with stage("profile"):
         profile = profile_model(loaded.module, example)
+    calib_batches = None
+    if calibration is not None:
+        calib_batches = calibration.batches(
+            eval_batch_size(len(calibration), config.data.batch_size)
+        )
+        calib_batches = _limit(calib_batches, config.data.max_calibration)
+    target_pcs = (
+        config.compression.target_pcs
+        if config.compression.target_pcs is not None
+        else config.gate.min_pcs
+    )
     with stage("plan"):
-        plan = make_plan(profile, config.compression.mode, config.compression.thresholds)
-    with stage("quantize"):
-        calib_batches = None
-        if calibration is not None:
-            calib_batches = calibration.batches(
-                eval_batch_size(len(calibration), config.data.batch_size)
+        planned = planners.make(
+            planners.PlanRequest(
+                profile=profile,
+                mode=config.compression.mode,
+                thresholds=config.compression.thresholds,
+                target_pcs=target_pcs,
+                hardware=hardware,
+                backend=hardware.quant_backend,
+                model=loaded.module,
+                example=example,
+                calibration=calib_batches,
             )
-            calib_batches = _limit(calib_batches, config.data.max_calibration)
-        result = compress(loaded.module, plan, example, calib_batches, hardware.quant_backend)
+        )
+        plan = planned.plan
+    with stage("quantize"):
+        result = planned.compressed or compress(
+            loaded.module, plan, example, calib_batches, hardware.quant_backend
+        )
+        if planned.compressed is None:
+            with quantized_engine(result.backend):
+                check_outputs(
+                    logits_of(loaded.module(example)),
+                    logits_of(result.model(example)),
+                    result.backend,
+                )
     with stage("save"):
         paths["model"].parent.mkdir(parents=True, exist_ok=True)
         with quantized_engine(result.backend):
@@ -188,12 +223,23 @@ def _run(
         verification = compare_passes(
             before, after, evaluation.labels, batch_size=batch_size, threads=latency_threads()
         )
+        changed = (before.top1 != after.top1).nonzero().flatten().tolist()
+    with stage("latency"):
+        start = time.perf_counter()
+        latency1 = batch1(
+            loaded.module,
+            shipped,
+            [evaluation.inputs[i : i + 1] for i in range(min(8, len(evaluation)))],
+            engine=lambda: quantized_engine(result.backend),
+        )
+        stage.forward_seconds += time.perf_counter() - start
     with stage("estimate"):
         applied = plan_applied(result.plan)
         works_before = [_work(layer, "FP32") for layer in profile.layers]
         works_after = [_work(layer, applied.get(layer.name, "FP32")) for layer in profile.layers]
         comparison = energy.compare(works_before, works_after, hardware, grid)
         carbon = _carbon_section(comparison, config, grid)
+        advice = _advice(planned, verification.pcs, target_pcs, profile, applied, hardware, grid)
         baseline_section = _baseline_section(baseline, comparison.before.g_per_1000_inferences)
     from quantzero_ci.carbon import grid as grid_module
     from quantzero_ci.carbon import hardware as hardware_module
@@ -201,7 +247,7 @@ def _run(
     from quantzero_ci.stats import file_sha256
 
     model_path = config.model.path
-    return build_report(
+    report = build_report(
         model=ModelFacts(
             label=config.model.label,
             format=config.model.format,
@@ -228,13 +274,16 @@ def _run(
         },
         compression={
             "mode": plan.mode,
-            "thresholds": list(plan.thresholds),
+            "thresholds": list(plan.thresholds) if plan.thresholds is not None else None,
+            "target_pcs": target_pcs if plan.mode == planners.AUTO_MODE else None,
             "method": result.method,
             "backend": result.backend,
-            "notes": [*result.notes, *_serialization_notes(how)],
-            "calibration_inputs": sum(int(b.shape[0]) for b in calib_batches)
-            if calib_batches
-            else 0,
+            "notes": [*planned.notes, *result.notes, *_serialization_notes(how)],
+            "calibration_inputs": planned.observe_inputs
+            if planned.observe_inputs is not None
+            else (sum(int(b.shape[0]) for b in calib_batches) if calib_batches else 0),
+            "planner": planned.info,
+            "advice": advice,
             "layers": [layer.to_dict() for layer in result.plan.layers],
         },
         carbon=carbon,
@@ -256,6 +305,58 @@ def _run(
             "calibration_data": _display(config.data.calibration, config),
         },
     )
+    report["consistency"]["changed_inputs"] = changed
+    report["compressed_model"]["engine"] = ENGINES[result.backend]
+    report["compressed_model"]["load"] = (
+        f'import torch; torch.backends.quantized.engine = "{ENGINES[result.backend]}"; '
+        f'model = torch.jit.load("{COMPRESSED_MODEL}")'
+    )
+    report["latency"]["batch1"] = latency1
+    report["latency"]["slower_warning"] = _slower_warning(latency1, hardware.quant_backend)
+    return report
+
+
+def _slower_warning(latency1: Mapping[str, Any], deployment_backend: str) -> str | None:
+    """A warning when the compressed model is measurably slower on a runner of the same kernel
+    family as the deployment class (beyond 10%, the timing noise of a shared runner)."""
+    speedup = latency1.get("speedup")
+    if speedup is None or speedup >= 0.9 or latency1.get("runner") != deployment_backend:
+        return None
+    return (
+        f"The compressed model ran {1 / speedup:.2f}× slower than FP32 at batch 1 on this "
+        f"runner, which uses the same {deployment_backend} kernel family as the deployment "
+        "class: the estimated saving may not materialise. Check the plan's BF16 and INT8 layers."
+    )
+
+
+def _advice(
+    planned: Any,
+    pcs: float,
+    target: float,
+    profile: Any,
+    applied: Mapping[str, str],
+    hardware: Any,
+    grid: Any,
+) -> dict[str, Any] | None:
+    """Which layers the sensitivities predict would restore PCS, and the saving that would stay."""
+    if planned.advisor is None or pcs >= target:
+        return None
+    from quantzero_ci.carbon import energy
+
+    layers = planned.advisor.restore(target - pcs)
+    kept = {**applied, **dict.fromkeys(layers, "FP32")}
+    comparison = energy.compare(
+        [_work(layer, "FP32") for layer in profile.layers],
+        [_work(layer, kept.get(layer.name, "FP32")) for layer in profile.layers],
+        hardware,
+        grid,
+    )
+    return {
+        "deficit": target - pcs,
+        "layers_to_keep_fp32": layers,
+        "carbon_reduction_pct_then": comparison.reduction_pct,
+        "basis": "predicted from the planning inputs' sensitivities; not verified",
+    }
 
 
 def _serialization_notes(how: str) -> list[str]:

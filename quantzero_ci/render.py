@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 
 from quantzero_ci.formatting import human_bytes, milliseconds, percent, significant
+from quantzero_ci.precisions import NAMES
 
 COMMENT_TEMPLATE = "comment.md.j2"
 SUMMARY_TEMPLATE = "summary.md.j2"
@@ -63,7 +64,7 @@ def _context(report: Mapping[str, Any]) -> dict[str, Any]:
         "r": report,
         "precision_rows": [
             {"precision": p, "layers": counts.get(p, 0), "flop_share": shares.get(p, 0.0) * 100}
-            for p in ("INT8", "BF16", "FP32")
+            for p in NAMES
         ],
         "changed_layers": [layer for layer in layers if layer["applied"] != layer["planned"]],
     }

@@ -23,9 +23,10 @@ import numpy as np
 from quantzero_ci.carbon.grid import GridIntensity
 from quantzero_ci.carbon.hardware import Coefficient, HardwareClass
 from quantzero_ci.errors import InputError
+from quantzero_ci.precisions import NAMES, TABLE
 
-PRECISIONS = ("INT8", "BF16", "FP32")
-BYTES_FACTOR: Mapping[str, float] = {"INT8": 0.25, "BF16": 0.5, "FP32": 1.0}
+PRECISIONS = NAMES
+BYTES_FACTOR: Mapping[str, float] = {p.name: p.bytes_factor for p in TABLE.values()}
 JOULES_PER_KWH = 3.6e6
 DAYS_PER_YEAR = 365
 
@@ -275,3 +276,8 @@ def annual_kg(g_per_1000: float, inferences_per_day: float, deployments: int) ->
             f"{inferences_per_day} and {deployments}"
         )
     return g_per_1000 / 1000.0 * inferences_per_day * DAYS_PER_YEAR * deployments / 1000.0
+
+
+def nominal_layer_seconds(layer: LayerWork, hardware: HardwareClass) -> float:
+    """One layer's roofline time at the table's nominal coefficients (what planners trade off)."""
+    return float(_layer_seconds(_work([layer], layer.name), *_nominal(hardware))[0, 0])

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from quantzero_ci.errors import InputError, UnknownKeyError
+from quantzero_ci.precisions import get_precision
 
 QUANT_BACKENDS = ("qnnpack", "x86")
 
@@ -83,13 +84,8 @@ class HardwareClass:
 
     def factor(self, precision: str) -> Coefficient:
         """Throughput factor of ``precision`` relative to FP32 (FP32 is 1.0 by definition)."""
-        if precision == "FP32":
-            return FP32_FACTOR
-        if precision == "INT8":
-            return self.int8_factor
-        if precision == "BF16":
-            return self.bf16_factor
-        raise InputError(f"unknown precision {precision!r}: expected one of INT8, BF16, FP32")
+        field = get_precision(precision).hardware_factor
+        return FP32_FACTOR if field is None else getattr(self, field)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

@@ -86,13 +86,26 @@ def compression(report: Mapping[str, Any], styles: Styles, width: float) -> list
     from reportlab.platypus import Paragraph
 
     c = get(report, "compression", {})
-    thresholds = ", ".join(f"{float(t):.2f}" for t in c.get("thresholds", []))
+    planner = c.get("planner") or {}
+    if c.get("thresholds"):
+        thresholds = ", ".join(f"{float(t):.2f}" for t in c["thresholds"])
+        plan_row = ("Plan thresholds (FLOP share)", safe(thresholds))
+    else:
+        plan_row = (
+            "Planner target (PCS on planning inputs)",
+            safe(
+                f"{c.get('target_pcs', 0):.3f}; reached {planner.get('planning_pcs', 0):.3f} on "
+                f"{planner.get('planning_inputs', 0)} calibration inputs held out from observing"
+                if planner.get("planning_pcs") is not None
+                else NOT_MEASURED
+            ),
+        )
     out = [
         heading("Compression", styles),
         pairs(
             [
                 ("Mode", safe(c.get("mode", ""))),
-                ("Plan thresholds (FLOP share)", safe(thresholds)),
+                plan_row,
                 ("Method", safe(c.get("method", ""))),
                 ("Quantization backend", safe(c.get("backend", ""))),
                 ("Calibration inputs", safe(c.get("calibration_inputs", NOT_MEASURED))),

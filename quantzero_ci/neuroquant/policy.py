@@ -14,11 +14,12 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from quantzero_ci.errors import ConfigError, InputError
+from quantzero_ci.precisions import NAMES
 
 if TYPE_CHECKING:
     from quantzero_ci.profiler import Profile
 
-PRECISIONS = ("INT8", "BF16", "FP32")
+PRECISIONS = NAMES
 
 MODES: Mapping[str, tuple[float, float]] = MappingProxyType(
     {"accuracy_preserving": (0.15, 0.60), "max_savings": (0.30, 0.70)}
@@ -37,6 +38,7 @@ class LayerDecision:
     planned: str
     applied: str
     reason: str
+    sensitivity: float | None = None  # predicted share of inputs it flips alone (auto planner)
 
     def to_dict(self) -> dict:
         return {
@@ -46,6 +48,7 @@ class LayerDecision:
             "planned": self.planned,
             "applied": self.applied,
             "reason": self.reason,
+            "sensitivity": self.sensitivity,
         }
 
     @classmethod
@@ -58,6 +61,7 @@ class LayerDecision:
             planned=planned,
             applied=_precision(data.get("applied", planned), "applied"),
             reason=str(data.get("reason", "")),
+            sensitivity=None if data.get("sensitivity") is None else float(data["sensitivity"]),
         )
 
 
@@ -66,22 +70,23 @@ class Plan:
     """A per-layer precision plan, in execution order."""
 
     mode: str
-    thresholds: tuple[float, float]
+    thresholds: tuple[float, float] | None  # None for planners that do not use FLOP shares
     layers: tuple[LayerDecision, ...]
 
     def to_dict(self) -> dict:
         return {
             "mode": self.mode,
-            "thresholds": list(self.thresholds),
+            "thresholds": list(self.thresholds) if self.thresholds is not None else None,
             "layers": [layer.to_dict() for layer in self.layers],
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Plan:
-        low, high = (float(t) for t in _get(data, "thresholds", "plan"))
+        pair = _get(data, "thresholds", "plan")
+        thresholds = None if pair is None else (float(pair[0]), float(pair[1]))
         return cls(
             mode=str(_get(data, "mode", "plan")),
-            thresholds=(low, high),
+            thresholds=thresholds,
             layers=tuple(LayerDecision.from_dict(d) for d in _get(data, "layers", "plan")),
         )
 

@@ -25,6 +25,7 @@ from torch.fx import GraphModule
 
 from quantzero_ci.errors import ConfigError, InputError
 from quantzero_ci.neuroquant import bf16, fx_int8
+from quantzero_ci.neuroquant.canonical import canonicalize
 from quantzero_ci.neuroquant.kinds import (
     CONV_TYPES,
     DYNAMIC_INT8_TYPES,
@@ -44,6 +45,11 @@ __all__ = [
 ]
 
 BACKENDS = ("x86", "qnnpack")
+# The torch engine each kernel family runs. x86 uses oneDNN: FBGEMM's depthwise kernels saturate
+# 8-bit activations (45-145 LSB errors measured on MobileNetV2-family layers) and need 7-bit
+# ranges that cost far more PCS; oneDNN holds full 8-bit ranges and ran 2.9x faster than FP32 on
+# EfficientNet-Lite0 here (bench/real_models.py).
+ENGINES = {"x86": "onednn", "qnnpack": "qnnpack"}
 
 STATIC_FX = "static-int8-fx"
 DYNAMIC = "dynamic-int8"
@@ -63,10 +69,10 @@ class CompressionResult:
 
 @contextmanager
 def quantized_engine(backend: str) -> Iterator[None]:
-    """Set ``torch.backends.quantized.engine`` to ``backend``; restore the previous one after."""
+    """Set ``torch.backends.quantized.engine`` for ``backend``; restore the previous one after."""
     _check_backend(backend)
     previous = torch.backends.quantized.engine
-    torch.backends.quantized.engine = backend
+    torch.backends.quantized.engine = ENGINES[backend]
     try:
         yield
     finally:
@@ -126,14 +132,19 @@ def _fx(
     backend: str,
 ) -> tuple[nn.Module, Plan, list[str]]:
     calibrated = calibration is not None
-    modules = dict(model.named_modules(remove_duplicate=False))
-    routes = {d.name: _fx_route(d, modules[module_path(d.name)], calibrated) for d in plan.layers}
-    static = [module_path(n) for n, r in routes.items() if r == "int8-static"]
-    dynamic = [module_path(n) for n, r in routes.items() if r.startswith("int8-dynamic")]
-    to_bf16 = [module_path(n) for n, r in routes.items() if r.startswith("bf16")]
-    work = copy.deepcopy(model).eval()
+    canonical = canonicalize(model, example_input)
+    work = canonical.model
+    modules = dict(work.named_modules(remove_duplicate=False))
+
+    def target(name: str) -> str:
+        return canonical.target(module_path(name))
+
+    routes = {d.name: _fx_route(d, modules[target(d.name)], calibrated) for d in plan.layers}
+    static = [target(n) for n, r in routes.items() if r == "int8-static"]
+    dynamic = [target(n) for n, r in routes.items() if r.startswith("int8-dynamic")]
+    to_bf16 = [target(n) for n, r in routes.items() if r.startswith("bf16")]
     try:
-        prepared = fx_int8.prepare(work, static, example_input, backend)
+        prepared, folded = fx_int8.prepare(work, static, example_input, backend)
     except Exception as err:
         raise _FxFailed(err, "FX could not trace the model") from err
     if static and calibration is not None:
@@ -149,7 +160,7 @@ def _fx(
     after = dict(gm.named_modules(remove_duplicate=False))
     applied = {}
     for d in plan.layers:
-        path = module_path(d.name)
+        path = target(d.name)
         if path in after and is_quantized_module(after[path]):
             applied[d.name] = "INT8"
         elif path in cast:
@@ -157,8 +168,23 @@ def _fx(
         else:
             applied[d.name] = "FP32"
     reasons = {d.name: _fx_reason(d, routes[d.name], applied[d.name]) for d in plan.layers}
+    for d in plan.layers:
+        path = module_path(d.name)
+        if path in canonical.rewritten and applied[d.name] == "INT8":
+            reasons[d.name] += f"; {canonical.rewritten[path]}"
+        if target(d.name) in folded and applied[d.name] == "INT8":
+            reasons[d.name] += "; ReLU6 folded (output range capped at 6)"
+        if path in canonical.refused and applied[d.name] != d.planned:
+            reasons[d.name] += f"; custom forward not rewritten: {canonical.refused[path]}"
     plan_out = _with_applied(plan, applied, reasons)
-    return gm, plan_out, _fx_notes(plan_out, routes)
+    notes = _fx_notes(plan_out, routes)
+    if canonical.rewritten:
+        notes.append(
+            f"{_count(list(canonical.rewritten), 'custom conv layer')} (Conv subclasses that pad "
+            "or transform weights in forward) were rewritten as standard modules for the "
+            "configured input shape, each checked exact against its own forward."
+        )
+    return gm, plan_out, notes
 
 
 def _fx_route(decision: LayerDecision, module: nn.Module, calibrated: bool) -> str:
@@ -339,10 +365,10 @@ def _check_backend(backend: str) -> None:
             f"quantization backend {backend!r} is not one of {', '.join(BACKENDS)}",
             "Use a hardware class whose quant_backend is x86 or qnnpack.",
         )
-    if backend not in torch.backends.quantized.supported_engines:
+    if ENGINES[backend] not in torch.backends.quantized.supported_engines:
         raise ConfigError(
             "deployment.hardware",
-            f"this torch build has no {backend!r} quantized engine "
+            f"this torch build has no {ENGINES[backend]!r} quantized engine "
             f"(it has {', '.join(torch.backends.quantized.supported_engines)})",
             "Run on a torch build with that engine or pick a hardware class for this one.",
         )

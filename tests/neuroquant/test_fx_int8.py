@@ -19,7 +19,7 @@ def test_repair_dequantizes_a_quantized_pool_output_that_feeds_an_fp32_add() -> 
     x = torch.randn(2, 3, 16, 16)
     model = settle(ResNetish(), x[:1])
     with quantized_engine("x86"), torch.no_grad():
-        prepared = fx_int8.prepare(model, ["stem", "conv1"], x[:1], "x86")
+        prepared, _ = fx_int8.prepare(model, ["stem", "conv1"], x[:1], "x86")
         fx_int8.calibrate(prepared, [x])
         broken = convert_fx(prepared)
         # FX's lowering lets the INT8 pool output reach the FP32 residual add as it is

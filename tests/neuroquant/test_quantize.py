@@ -183,7 +183,7 @@ def test_layers_without_a_static_int8_kernel_are_cast_to_bf16() -> None:
     example = torch.randn(1, 4, 16)
     kinds = {"mix": "TokenMix", "attn": "MultiheadAttention", "head": "Linear"}
     plan = hand_plan({"mix": "INT8", "attn": "INT8", "head": "INT8"}, kinds)
-    calibration = list(torch.randn(8, 4, 16).split(4))
+    calibration = list(torch.randn(64, 4, 16).split(16))
     result = compress(model, plan, example, calibration, "x86")
 
     assert result.method == "static-int8-fx"

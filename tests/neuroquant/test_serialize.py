@@ -124,5 +124,5 @@ def test_unscriptable_model_is_traced_instead(tmp_path: Path) -> None:
     assert result.plan.applied_precisions() == {"attn": "BF16", "head": "INT8"}
     how, expected = _export(result.model, x, "x86", tmp_path / "m.pt")
     assert how == "trace"
-    with torch.no_grad():
+    with quantized_engine("x86"), torch.no_grad():
         assert torch.equal(torch.jit.load(str(tmp_path / "m.pt"))(x), expected)
