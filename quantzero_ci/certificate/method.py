@@ -114,6 +114,8 @@ def compression(report: Mapping[str, Any], styles: Styles, width: float) -> list
             styles,
         ),
     ]
+    if planner.get("definition"):
+        out.append(Paragraph(safe(planner["definition"]), styles.body))
     notes = c.get("notes") or []
     for note in notes:
         out.append(Paragraph(f"• {safe(note)}", styles.body))

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from quantzero_ci.certificate import method, results
+from quantzero_ci.certificate.chart import plan_chart
 from quantzero_ci.certificate.layout import Styles
 from quantzero_ci.certificate.text import TITLE, get, safe
 
@@ -31,6 +32,7 @@ def story(report: Mapping[str, Any], styles: Styles, width: float) -> list[Any]:
         results.quality,
         results.size_latency,
         method.coefficients,
+        plan_chart,
         method.plan,
         method.compression,
         method.provenance,

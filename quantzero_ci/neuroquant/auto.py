@@ -174,7 +174,7 @@ def plan_auto(request: PlanRequest) -> Planned:
         seconds=time.perf_counter() - start,
         forward_passes=passes,
     )
-    notes = [PLANNER_NOTE]
+    notes = []
     if accepted is None:
         notes.append(
             f"The auto planner did not reach the target PCS {request.target_pcs:g} on the "

@@ -1,0 +1,118 @@
+"""The auto planner: sensitivity prediction, greedy choice, hardware awareness, held-out inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from quantzero_ci.carbon.hardware import get_hardware
+from quantzero_ci.errors import KernelError
+from quantzero_ci.neuroquant import planners
+from quantzero_ci.neuroquant.auto import Advisor, choose, split_calibration
+from quantzero_ci.neuroquant.quantize import quantized_engine
+from quantzero_ci.neuroquant.selfcheck import check_outputs
+from quantzero_ci.neuroquant.sensitivity import Sensitivity, pcs_from_variance
+from quantzero_ci.profiler import profile_model
+
+from .mobile import digits_split, trained_mobile
+
+
+def synthetic() -> Sensitivity:
+    margins = np.array([1.0, 1.0, 2.0, 0.1])
+    variances = {
+        "quiet": {"INT8": np.full(4, 1e-3)},
+        "loud": {"INT8": np.array([4.0, 4.0, 4.0, 4.0])},
+        "mid": {"INT8": np.array([0.05, 0.05, 0.05, 0.05])},
+    }
+    return Sensitivity(margins=margins, variances=variances, top1=torch.zeros(4, dtype=torch.long))
+
+
+def test_prediction_is_one_without_noise_and_falls_as_noise_grows() -> None:
+    sens = synthetic()
+    assert sens.predicted_pcs({}) == 1.0
+    quiet, loud = sens.predicted_pcs({"quiet": "INT8"}), sens.predicted_pcs({"loud": "INT8"})
+    assert 1.0 > quiet > loud
+    assert sens.predicted_pcs({"loud": "INT8"}, scale=10.0) < loud
+    assert pcs_from_variance(np.array([1.0]), np.array([0.0])) == 1.0
+
+
+def test_choose_raises_the_loud_layer_first_and_stops_at_the_target() -> None:
+    sens = synthetic()
+    options = {name: ("INT8", "FP32") for name in ("quiet", "loud", "mid")}
+    cost = {name: {"INT8": 1.0, "FP32": 2.0} for name in options}
+    plan = choose(sens, options, cost, target=0.9, scale=1.0)
+    assert plan == {"quiet": "INT8", "loud": "FP32", "mid": "INT8"}
+    assert choose(sens, options, cost, target=0.0, scale=1.0) == dict.fromkeys(options, "INT8")
+
+
+def test_advisor_names_the_fewest_layers_that_cover_the_deficit() -> None:
+    sens = synthetic()
+    advisor = Advisor(sens, dict.fromkeys(("quiet", "loud", "mid"), "INT8"), 1.0)
+    assert advisor.restore(0.2) == ["loud"]
+    assert advisor.restore(0.0) == []
+
+
+def test_calibration_split_interleaves_and_never_overlaps() -> None:
+    inputs = torch.arange(10, dtype=torch.float32).reshape(10, 1)
+    observe, planning = split_calibration(list(inputs.split(4)))
+    assert torch.cat(observe).flatten().tolist() == [0, 2, 4, 6, 8]
+    assert torch.cat(planning).flatten().tolist() == [1, 3, 5, 7, 9]
+
+
+def test_self_check_refuses_wildly_wrong_outputs_naming_the_kernels() -> None:
+    reference = torch.randn(4, 10)
+    assert check_outputs(reference, reference + 0.01 * torch.randn(4, 10), "qnnpack") < 0.1
+    with pytest.raises(KernelError, match="qnnpack"):
+        check_outputs(reference, reference.flip(0) * 3, "qnnpack")
+    with pytest.raises(KernelError, match="non-finite"):
+        check_outputs(reference, reference * float("nan"), "x86")
+
+
+@pytest.fixture(scope="module")
+def mobile():
+    return trained_mobile(), digits_split()
+
+
+def _request(model, calibration, hardware: str, target: float) -> planners.PlanRequest:
+    hw = get_hardware(hardware)
+    return planners.PlanRequest(
+        profile=profile_model(model, calibration[:1]),
+        mode="auto",
+        thresholds=None,
+        target_pcs=target,
+        hardware=hw,
+        backend=hw.quant_backend,
+        model=model,
+        example=calibration[:1],
+        calibration=list(calibration.split(100)),
+    )
+
+
+@pytest.mark.parametrize("hardware", ["laptop-cpu", "raspberry-pi-4"])
+def test_auto_reaches_its_target_on_planning_inputs_and_holds_on_held_out_ones(mobile, hardware):
+    model, split = mobile
+    calibration, evaluation = split["calibration"][0], split["evaluation"][0]
+    planned = planners.make(_request(model, calibration, hardware, 0.99))
+    info = planned.info
+    assert info["planning_pcs"] >= 0.99 and info["reached_target"]
+    assert info["observe_inputs"] == 150 and info["planning_inputs"] == 128
+    applied = planned.plan.applied_precisions()
+    assert "INT8" in applied.values()
+    assert "BF16" not in applied.values()  # neither class runs BF16 faster than FP32
+    assert all(d.sensitivity is not None for d in planned.plan.layers if d.kind != "Module")
+    with torch.no_grad():
+        reference = model(evaluation).argmax(1)
+    with quantized_engine(planned.compressed.backend), torch.no_grad():
+        got = planned.compressed.model(evaluation).argmax(1)
+    assert float((got == reference).float().mean()) >= 0.97
+
+
+def test_auto_keeps_a_layer_fp32_when_quantizing_it_would_change_predictions(mobile):
+    model, split = mobile
+    calibration = split["calibration"][0]
+    strict = planners.make(_request(model, calibration, "laptop-cpu", 1.0))
+    loose = planners.make(_request(model, calibration, "laptop-cpu", 0.0))
+    assert set(loose.plan.applied_precisions().values()) == {"INT8"}
+    assert strict.info["planning_pcs"] >= loose.info["planning_pcs"]
+    assert len(strict.info["rounds"]) >= 1
