@@ -95,11 +95,13 @@ def verify_command(
 @click.argument("cert", type=_FILE)
 def model_card_command(cert: Path) -> None:
     """Print Hugging Face model-card metadata (YAML front matter) for CERT (.json or .pdf)."""
+    from quantzero_ci.certfields import MODEL_CARD_FIELDS, require_fields
     from quantzero_ci.modelcard import model_card_metadata
     from quantzero_ci.verification import load_certificate
 
     with _edge():
         report = load_certificate(cert)
+        require_fields(report, MODEL_CARD_FIELDS, f"CERT: {cert}")
     click.echo(model_card_metadata(report), nl=False)
 
 
