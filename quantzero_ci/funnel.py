@@ -15,9 +15,9 @@ from quantzero_ci.errors import EXIT_INTERNAL, notes_of
 
 DEBUG_ENV = "QUANTZERO_DEBUG"
 REPORT_HOW = (
-    "This is a bug in QuantZero CI, not a problem with your input: please open an issue on the "
-    "QuantZero CI repository with this line, your quantzero-ci version and the output of the "
-    f"same run with --debug (or {DEBUG_ENV}=1)."
+    "QuantZero CI did not expect this: unless it comes from your own model code, it is a bug in "
+    "QuantZero CI; please open an issue on the QuantZero CI repository with this line and the "
+    f"output of the same run with --debug (or {DEBUG_ENV}=1)."
 )
 
 __all__ = ["DEBUG_ENV", "EXIT_INTERNAL", "debug_requested", "internal_error", "traceback_text"]

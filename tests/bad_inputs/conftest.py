@@ -50,8 +50,8 @@ class Workspace:
     settings: dict = field(default_factory=dict)
 
     def write_config(self, **changes: object) -> Path:
-        """Rewrite .quantzero.yml with dotted-key `changes` (None deletes the key)."""
-        data = yaml.safe_load(yaml.safe_dump(self.settings))
+        """Rewrite .quantzero.yml with dotted-key `changes` (None deletes the key); cumulative."""
+        data = self.settings
         for dotted, value in changes.items():
             section, _, key = dotted.partition(".")
             target = data.setdefault(section, {}) if key else data
