@@ -117,6 +117,12 @@ def gate(config_path: Path | None, signing_key: Path | None, **flags: Any) -> No
     outcome = run_gate(config, signing_key_pem=key_pem, stage=_stage_echo)
     for note in outcome.report["compression"]["notes"]:
         click.echo(f"warning: {note}", err=True)
+    if config.gate.max_carbon_increase_pct is not None:
+        click.echo(
+            "warning: gate.max_carbon_increase_pct is not evaluated: `quantzero gate` has no "
+            "base-branch figure (the GitHub Action compares against the base branch).",
+            err=True,
+        )
     click.echo(_terminal_summary(outcome.report))
     for label, path in (
         ("certificate", outcome.certificate_pdf),

@@ -113,8 +113,9 @@ def _run(environ: Mapping[str, str], workspace: Path, runner: _Runner) -> int:
     for message in baseline.warnings:
         runner.warn("base-branch comparison", message)
     compared = baseline.section is not None and baseline.section.get("status") == "found"
-    if config.gate.max_carbon_increase_pct is not None and event.pull_request and not compared:
-        runner.warn("max-carbon-increase", "not evaluated: no base-branch figure was available.")
+    if config.gate.max_carbon_increase_pct is not None and not compared:
+        why = "no base-branch figure was available" if event.pull_request else "not a pull request"
+        runner.warn("max-carbon-increase", f"not evaluated: {why}.")
 
     from quantzero_ci.gate import run_gate
     from quantzero_ci.render import render_summary
