@@ -8,6 +8,7 @@ Heavy modules are imported inside the commands.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,18 +16,28 @@ from pathlib import Path
 
 import click
 
-from quantzero_ci.errors import QuantZeroError
+from quantzero_ci.errors import EXIT_INTERNAL, QuantZeroError
+from quantzero_ci.funnel import debug_requested, internal_error, traceback_text
 
 _FILE = click.Path(path_type=Path, dir_okay=False)
 
 
 @contextmanager
 def _edge() -> Iterator[None]:
+    """The commands' own error funnel (the same as the main group's, for standalone use)."""
     try:
         yield
     except QuantZeroError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(error.exit_code)
+    except Exception as error:
+        context = click.get_current_context(silent=True)
+        root = context.find_root() if context else None
+        if debug_requested(os.environ) or (root and root.meta.get("quantzero_debug")):
+            click.echo(traceback_text(error), err=True, nl=False)
+        name = context.info_name if context else "quantzero"
+        click.echo(f"error: {internal_error(error, f'`quantzero {name}`')}", err=True)
+        sys.exit(EXIT_INTERNAL)
 
 
 @click.command("keygen")

@@ -3,7 +3,8 @@
 Every output is written into a staging folder beside the output directory (same file system);
 `OutputSet.commit` moves the complete set into place with `os.replace`, which replaces a name and
 never follows a link. A manifest (`.quantzero-outputs.json`, names and SHA-256) records what the
-gate wrote, so a later run can tell its own previous output from a user's files: an output
+gate wrote, so a later run can tell its own previous output from a user's files (a folder from
+before manifests counts when its certificate.json vouches for the model beside it): an output
 directory that holds anything else is refused. `OutputSet.abandon` (a failed run) removes the
 staging folder and the previous run's outputs, so nothing left there looks like a current result.
 """
@@ -24,6 +25,14 @@ from quantzero_ci.stats import file_sha256
 MANIFEST = ".quantzero-outputs.json"
 MANIFEST_SCHEMA = "quantzero-ci/outputs/v1"
 FIELD = "output_dir"
+CERTIFICATE_SCHEMA = "quantzero-ci/certificate/v1"
+LEGACY_NAMES = (
+    "certificate.json",
+    "certificate.pdf",
+    "comment.md",
+    "model.compressed.pt",
+    "pull-request.json",
+)
 
 
 @dataclass
@@ -162,7 +171,7 @@ def _previous_outputs(target: Path) -> dict[str, str]:
     entries = sorted(os.listdir(target))
     if not entries:
         return {}
-    recorded = _read_manifest(target / MANIFEST)
+    recorded = _read_manifest(target / MANIFEST) or _legacy_outputs(target, entries)
     foreign = []
     for name in entries:
         path = target / name
@@ -201,6 +210,26 @@ def _read_manifest(path: Path) -> dict[str, str]:
     if data.get("schema") != MANIFEST_SCHEMA or not isinstance(files, Mapping):
         return {}
     return {str(k): str(v) for k, v in files.items() if "/" not in str(k)}
+
+
+def _legacy_outputs(target: Path, entries: list[str]) -> dict[str, str]:
+    """An output folder from before manifests: only the gate's names, and a certificate.json
+    whose recorded compressed-model hash matches the model beside it."""
+    if not set(entries) <= set(LEGACY_NAMES) or "certificate.json" not in entries:
+        return {}
+    if any((target / name).is_symlink() or not (target / name).is_file() for name in entries):
+        return {}
+    try:
+        report = json.loads((target / "certificate.json").read_text(encoding="utf-8"))
+        recorded_model = report["compressed_model"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    if report.get("schema") != CERTIFICATE_SCHEMA:
+        return {}
+    model = target / "model.compressed.pt"
+    if model.is_file() and file_sha256(model) != recorded_model:
+        return {}
+    return {name: file_sha256(target / name) for name in entries}
 
 
 def _remove(path: Path) -> None:

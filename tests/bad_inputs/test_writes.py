@@ -106,3 +106,17 @@ def test_a_read_only_output_directory_is_one_clear_error(workspace, refused):
     target = Path("/proc/quantzero-out")  # a read-only file system, even for root
     refused(lambda: _gate(workspace, "--output-dir", str(target)), 2, "output_dir", str(target))
     assert not os.path.exists(target)
+
+
+def test_an_output_folder_from_before_manifests_is_recognised_by_its_certificate(workspace):
+    assert _gate(workspace).exit_code == 0
+    (workspace.root / "quantzero-out" / MANIFEST).unlink()
+    assert _gate(workspace).exit_code == 0
+
+
+def test_a_lone_users_comment_md_is_not_mistaken_for_a_previous_output(workspace, refused):
+    out = workspace.root / "quantzero-out"
+    out.mkdir()
+    (out / "comment.md").write_text("mine\n", encoding="utf-8")
+    refused(lambda: _gate(workspace), 2, "output_dir", "comment.md")
+    assert (out / "comment.md").read_text(encoding="utf-8") == "mine\n"
