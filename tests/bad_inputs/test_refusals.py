@@ -120,4 +120,9 @@ def test_a_segmentation_map_without_labels_gets_pcs_over_positions_within_0_1(wo
     assert consistency["unit"] == "positions" and consistency["positions_per_input"] == 64
     assert consistency["n"] == 36 * 64 and consistency["inputs"] == 36
     assert "per position" in consistency["definition"]
+    from pypdf import PdfReader
+
+    pdf = PdfReader(workspace.root / "quantzero-out" / "certificate.pdf")
+    text = " ".join(page.extract_text() for page in pdf.pages)
+    assert "positions agree" in " ".join(text.split()) and "per position" in text
     assert workspace.snapshot() == before
