@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from quantzero_ci.config import Config, display_path
-from quantzero_ci.errors import EXIT_GATE_FAILED, EXIT_PASS, ConfigError, note_on
+from quantzero_ci.errors import EXIT_GATE_FAILED, EXIT_PASS, ConfigError, InputError, note_on
 from quantzero_ci.outputset import OutputSet, open_output_set
 
 CERTIFICATE_JSON = "certificate.json"
@@ -94,6 +94,11 @@ def run_gate(
         for name, data in (extra_outputs or {}).items():
             outputs.staged(name).write_bytes(data)
         outputs.commit()
+    except SystemExit as exit_call:  # the core never exits: the model's own code did
+        raise InputError(
+            f"model: the model's code called sys.exit({exit_call.code!r}) during the gate. "
+            f"A model must not end the process. {outputs.abandon()}"
+        ) from None
     except BaseException as error:
         note_on(error, outputs.abandon())
         raise

@@ -124,7 +124,7 @@ def _state_dict_model(config: ModelConfig, path: Path | None) -> nn.Module:
     factory = _import_factory(config.factory, path.parent)
     try:
         module = factory()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise InputError(
             f"model.factory: {config.factory}() raised {type(exc).__name__}: {_first_line(exc)}. "
             "Fix the function that builds the model."
@@ -167,7 +167,7 @@ def _import_factory(spec: str, search_dir: Path):
             f"model.factory: {Path(exc.filename or candidate).name} has a syntax error at line "
             f"{exc.lineno} ({exc.msg}). Fix the module that builds the model."
         ) from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a module that calls sys.exit() must not end the gate
         raise InputError(
             f"model.factory: importing '{module_name}' raised {type(exc).__name__}: "
             f"{_first_line(exc)}. Fix the module that builds the model."

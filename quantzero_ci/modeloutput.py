@@ -36,7 +36,7 @@ def select_logits(module: nn.Module, input_shape: tuple[int, ...], key: str | No
     try:
         with torch.no_grad():
             output = module(torch.zeros(input_shape))
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise InputError(
             f"model: a forward pass on an input of model.input_shape {list(input_shape)} raised "
             f"{type(exc).__name__}: {_first_line(exc)}. Check model.input_shape and that the "

@@ -219,3 +219,38 @@ def test_debug_shows_the_traceback_of_an_internal_error(workspace):
     assert "Traceback" in outcome.stderr
     outcome = cli(workspace, "gate", "--config", ".quantzero.yml", env={"QUANTZERO_DEBUG": "1"})
     assert outcome.exit_code == EXIT_INTERNAL and "Traceback" in outcome.stderr
+
+
+def test_a_factory_module_that_calls_sys_exit_0_cannot_pass_the_gate(workspace, refused):
+    (workspace.root / "net.py").write_text("import sys\nsys.exit(0)\n", encoding="utf-8")
+    refused(lambda: _gate(workspace), 2, "model.factory", "SystemExit")
+
+
+EXITING_NET = """
+import sys
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.head = nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x):
+        if x.shape[0] > 1:
+            sys.exit(0)
+        return self.head(self.conv(x).flatten(1))
+
+
+def build():
+    return Net()
+"""
+
+
+def test_a_forward_that_calls_sys_exit_part_way_cannot_pass_the_gate(workspace, refused):
+    _batch_one_only(workspace)
+    (workspace.root / "one.py").write_text(EXITING_NET, encoding="utf-8")
+    outcome = refused(lambda: _gate(workspace), 2, "sys.exit(0)", "No outputs were written")
+    assert not (workspace.root / "quantzero-out").exists()
+    assert "PASSED" not in outcome.text
