@@ -81,11 +81,11 @@ def run_gate(
     from quantzero_ci.preflight import check_data, check_signing_key
     from quantzero_ci.verify import fixed_threads
 
-    check_signing_key(signing_key_pem)
     outputs = _output_paths(config, workspace, tuple(extra_outputs or ()))
     paths = {key: outputs.staged(name) for key, name in OUTPUT_NAMES.items()}
     timer = _StageTimer(stage)
     try:
+        check_signing_key(signing_key_pem)
         with dataset_cache():
             check_data(config)
             with fixed_threads(latency_threads()), torch.no_grad():
@@ -375,12 +375,9 @@ def _finish(
     from quantzero_ci.render import render_comment
     from quantzero_ci.signing import certificate_json_bytes, sign_report, unsigned_signature
 
-    compressed = {
-        **report[
-            "compressed_model"
-        ],  # where it lies once the set is in place, not the staging copy
-        "path": _display(outputs.final(COMPRESSED_MODEL), config),
-    }
+    # the compressed model's path is where it lies once the set is in place, not the staging copy
+    final_model = _display(outputs.final(COMPRESSED_MODEL), config)
+    compressed = {**report["compressed_model"], "path": final_model}
     report = {**report, "compressed_model": compressed}
     checks, decision = evaluate_checks(report, report["thresholds"])
     report = {**report, "checks": checks, "decision": decision}
