@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from quantzero_ci.errors import EXIT_INTERNAL, QuantZeroError
+from quantzero_ci.errors import EXIT_INTERNAL, InputError, QuantZeroError
 from quantzero_ci.funnel import debug_requested, internal_error, traceback_text
 
 _FILE = click.Path(path_type=Path, dir_okay=False)
@@ -113,7 +113,14 @@ def model_card_command(cert: Path) -> None:
     with _edge():
         report = load_certificate(cert)
         require_fields(report, MODEL_CARD_FIELDS, f"CERT: {cert}")
-    click.echo(model_card_metadata(report), nl=False)
+        try:
+            card = model_card_metadata(report)
+        except (TypeError, ValueError, AttributeError) as problem:
+            raise InputError(
+                f"CERT: {cert} holds a field of the wrong type ({problem}); it was not written "
+                "by `quantzero gate`. Pass the certificate.json the gate wrote."
+            ) from None
+    click.echo(card, nl=False)
 
 
 COMMANDS: tuple[click.Command, ...] = (keygen_command, verify_command, model_card_command)

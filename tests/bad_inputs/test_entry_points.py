@@ -66,3 +66,24 @@ def test_the_action_reports_a_config_that_is_not_utf8(workspace, refused):
 def test_the_action_reports_a_factory_that_raises(workspace, refused):
     (workspace.root / "net.py").write_text("raise SystemError('broken')\n", encoding="utf-8")
     refused(lambda: action(workspace, {})[0], 2, "model.factory", "SystemError")
+
+
+def test_a_certificate_with_a_wrongly_typed_field_is_a_usage_error_for_card_and_comment(
+    workspace, refused
+):
+    assert cli(workspace, "gate", "--config", ".quantzero.yml").exit_code == 0
+    report = json.loads((workspace.root / "quantzero-out" / "certificate.json").read_text())
+    report["carbon"]["annual"]["after_kg"] = "lots"
+    report["consistency"]["pcs"] = "high"
+    (workspace.root / "typed.json").write_text(json.dumps(report), encoding="utf-8")
+    refused(lambda: cli(workspace, "model-card", "typed.json"), 2, "typed.json", "lots")
+    refused(
+        lambda: cli(
+            workspace,
+            *("comment", "--report", "typed.json", "--pr", "3", "--repo", "octo/models"),
+            env={"GITHUB_TOKEN": "t", "GITHUB_API_URL": "http://127.0.0.1:9"},
+        ),
+        2,
+        "--report",
+        "typed.json",
+    )
