@@ -370,7 +370,12 @@ def _numpy_payload(path: Path, field: str) -> tuple[object, object | None]:
                 f"{field}: {path.name} must contain an 'inputs' array (found {sorted(keys)})."
             )
         label_key = next((k for k in ("labels", "y") if k in keys), None)
-        return loaded[key], loaded[label_key] if label_key else None
+        try:  # arrays are read lazily: an object array fails here, not at np.load
+            return loaded[key], loaded[label_key] if label_key else None
+        except (ValueError, OSError) as exc:
+            raise InputError(
+                f"{field}: cannot read the arrays in {path.name} ({exc}). Save numeric arrays."
+            ) from None
 
 
 def _as_float_tensor(value: object, path: Path, field: str) -> torch.Tensor:

@@ -126,3 +126,9 @@ def test_a_segmentation_map_without_labels_gets_pcs_over_positions_within_0_1(wo
     text = " ".join(page.extract_text() for page in pdf.pages)
     assert "positions agree" in " ".join(text.split()) and "per position" in text
     assert workspace.snapshot() == before
+
+
+def test_an_npz_of_python_objects_is_an_error_naming_the_data(workspace, refused):
+    np.savez(workspace.root / "objects.npz", inputs=np.array([object(), 1], dtype=object))
+    workspace.write_config(**{"data.evaluation": "objects.npz"})
+    refused(lambda: _gate(workspace), 2, "data.evaluation", "objects.npz")
