@@ -14,13 +14,20 @@ from typing import Any
 import click
 
 from quantzero_ci import __version__
-from quantzero_ci.errors import QuantZeroError
+from quantzero_ci.errors import EXIT_INTERNAL, QuantZeroError
+from quantzero_ci.funnel import DEBUG_ENV, debug_requested, internal_error, traceback_text
 
 SIGNING_KEY_ENV = "QUANTZERO_SIGNING_KEY"
 
 
 class _Group(click.Group):
-    """Turns QuantZeroError into one line on stderr and its exit code."""
+    """The CLI's error funnel: QuantZeroError → one line and its exit code; anything else → one
+    line saying it is a bug and how to report it, exit EXIT_INTERNAL. ``--debug`` (anywhere on
+    the command line) or QUANTZERO_DEBUG=1 also prints the traceback."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["quantzero_debug"] = "--debug" in args or debug_requested(os.environ)
+        return super().parse_args(ctx, [arg for arg in args if arg != "--debug"])
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -28,11 +35,24 @@ class _Group(click.Group):
         except QuantZeroError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(error.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if ctx.meta.get("quantzero_debug"):
+                click.echo(traceback_text(error), err=True, nl=False)
+            what = (
+                f"`quantzero {ctx.invoked_subcommand}`" if ctx.invoked_subcommand else "quantzero"
+            )
+            click.echo(f"error: {internal_error(error, what)}", err=True)
+            sys.exit(EXIT_INTERNAL)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="quantzero")
-def main() -> None:
+@click.option(
+    "--debug", is_flag=True, help=f"Show the traceback of an internal error (or ${DEBUG_ENV}=1)."
+)
+def main(debug: bool = False) -> None:
     """QuantZero CI: measure a PyTorch model's carbon cost, compress it with NeuroQuant, verify
     its predictions, and certify the result."""
 
@@ -99,6 +119,12 @@ def gate(config_path: Path | None, signing_key: Path | None, **flags: Any) -> No
     outcome = run_gate(config, signing_key_pem=key_pem, stage=_stage_echo)
     for note in outcome.report["compression"]["notes"]:
         click.echo(f"warning: {note}", err=True)
+    if config.gate.max_carbon_increase_pct is not None:
+        click.echo(
+            "warning: gate.max_carbon_increase_pct is not evaluated: `quantzero gate` has no "
+            "base-branch figure (the GitHub Action compares against the base branch).",
+            err=True,
+        )
     click.echo(_terminal_summary(outcome.report))
     for label, path in (
         ("certificate", outcome.certificate_pdf),

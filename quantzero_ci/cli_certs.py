@@ -8,6 +8,7 @@ Heavy modules are imported inside the commands.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,18 +16,28 @@ from pathlib import Path
 
 import click
 
-from quantzero_ci.errors import QuantZeroError
+from quantzero_ci.errors import EXIT_INTERNAL, InputError, QuantZeroError
+from quantzero_ci.funnel import debug_requested, internal_error, traceback_text
 
 _FILE = click.Path(path_type=Path, dir_okay=False)
 
 
 @contextmanager
 def _edge() -> Iterator[None]:
+    """The commands' own error funnel (the same as the main group's, for standalone use)."""
     try:
         yield
     except QuantZeroError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(error.exit_code)
+    except Exception as error:
+        context = click.get_current_context(silent=True)
+        root = context.find_root() if context else None
+        if debug_requested(os.environ) or (root and root.meta.get("quantzero_debug")):
+            click.echo(traceback_text(error), err=True, nl=False)
+        name = context.info_name if context else "quantzero"
+        click.echo(f"error: {internal_error(error, f'`quantzero {name}`')}", err=True)
+        sys.exit(EXIT_INTERNAL)
 
 
 @click.command("keygen")
@@ -95,12 +106,21 @@ def verify_command(
 @click.argument("cert", type=_FILE)
 def model_card_command(cert: Path) -> None:
     """Print Hugging Face model-card metadata (YAML front matter) for CERT (.json or .pdf)."""
+    from quantzero_ci.certfields import MODEL_CARD_FIELDS, require_fields
     from quantzero_ci.modelcard import model_card_metadata
     from quantzero_ci.verification import load_certificate
 
     with _edge():
         report = load_certificate(cert)
-    click.echo(model_card_metadata(report), nl=False)
+        require_fields(report, MODEL_CARD_FIELDS, f"CERT: {cert}")
+        try:
+            card = model_card_metadata(report)
+        except (TypeError, ValueError, AttributeError) as problem:
+            raise InputError(
+                f"CERT: {cert} holds a field of the wrong type ({problem}); it was not written "
+                "by `quantzero gate`. Pass the certificate.json the gate wrote."
+            ) from None
+    click.echo(card, nl=False)
 
 
 COMMANDS: tuple[click.Command, ...] = (keygen_command, verify_command, model_card_command)

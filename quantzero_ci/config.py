@@ -8,6 +8,7 @@ beyond the light ones, so `quantzero --help` stays fast.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ class ModelConfig:
     torchvision: str | None = None
     trust_pickle: bool = False
     input_shape: tuple[int, ...] = ()
+    output: str | None = None  # the key (dict outputs) or index (tuples) of the logits
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,19 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             "Pass --config with the path to your .quantzero.yml (see examples/digits/.quantzero.yml).",
         )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            str(path),
+            f"is not UTF-8 text (byte {exc.start} cannot be decoded)",
+            "Save the config file as UTF-8.",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            str(path), f"cannot be read ({exc.strerror})", "Check the file's permissions."
+        ) from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -190,7 +204,9 @@ def _build(
     def base(key: str) -> Path:
         return override_dirs.get(key, file_dir)
 
-    output_dir = _path(top["output_dir"] or "quantzero-out", "output_dir", base("output_dir"))
+    output_dir = _path(
+        top["output_dir"] or "quantzero-out", "output_dir", base("output_dir"), follow_links=False
+    )
     signing_key = top["signing_key"]
     return Config(
         model=_model(sections["model"], base("model")),
@@ -217,7 +233,8 @@ def _section(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 def _model_override(section: dict[str, Any], value: str) -> dict[str, Any]:
-    updated = {k: v for k, v in section.items() if k in ("input_shape", "trust_pickle", "factory")}
+    kept = ("input_shape", "trust_pickle", "factory", "output")
+    updated = {k: v for k, v in section.items() if k in kept}
     if value.startswith("torchvision:"):
         updated.pop("factory", None)
         updated["torchvision"] = value.split(":", 1)[1]
@@ -240,8 +257,15 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
     _known(
         section,
         "model",
-        {"path", "factory", "torchvision", "trust_pickle", "input_shape", "format"},
+        {"path", "factory", "torchvision", "trust_pickle", "input_shape", "format", "output"},
     )
+    output = section.get("output")
+    if output is not None and (isinstance(output, bool) or not str(output).strip()):
+        raise ConfigError(
+            "model.output",
+            f"{output!r} is not an output name",
+            "Name the key of the logits in the dict the model returns, e.g. output: logits.",
+        )
     path_value = section.get("path")
     if isinstance(path_value, str) and path_value.startswith("torchvision:"):
         section = {**section, "torchvision": path_value.split(":", 1)[1]}
@@ -299,6 +323,7 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
         torchvision=arch,
         trust_pickle=trust,
         input_shape=shape,
+        output=None if output is None else str(output).strip(),
     )
 
 
@@ -500,12 +525,14 @@ def _shape(value: object) -> tuple[int, ...]:
     return shape
 
 
-def _path(value: object, field: str, base: Path) -> Path:
+def _path(value: object, field: str, base: Path, *, follow_links: bool = True) -> Path:
+    """`value` against `base`, absolute; with follow_links=False a symbolic link stays visible."""
     if not isinstance(value, (str, Path)) or not str(value).strip():
         raise ConfigError(
             field, f"{value!r} is not a path", "Give a file path relative to the config file."
         )
-    return (base / Path(str(value)).expanduser()).resolve()
+    joined = base / Path(str(value)).expanduser()
+    return joined.resolve() if follow_links else Path(os.path.abspath(joined))
 
 
 def _number(value: object, field: str, low: float, high: float) -> float:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 EXIT_PASS = 0
 EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERNAL = 3
+EXIT_INTERNAL = 4  # a bug in QuantZero CI (3 is `verify`'s "unsigned but consistent")
 
 
 class QuantZeroError(Exception):
@@ -18,7 +20,7 @@ class QuantZeroError(Exception):
         self.message = message
 
     def __str__(self) -> str:
-        return self.message
+        return " ".join([self.message, *notes_of(self)])
 
 
 class ConfigError(QuantZeroError):
@@ -37,7 +39,22 @@ class UnknownKeyError(QuantZeroError):
     """A name (hardware class, country) is not in the shipped tables."""
 
 
+class OutputError(QuantZeroError):
+    """The outputs cannot be written where the config says (read-only, not a folder)."""
+
+
+def note_on(error: BaseException, note: str) -> None:
+    """Attach `note` (e.g. what a failed run left behind) for the edge to show after the message."""
+    with contextlib.suppress(AttributeError):  # an exception type that refuses new attributes
+        error.quantzero_notes = [*notes_of(error), note]  # type: ignore[attr-defined]
+
+
+def notes_of(error: BaseException) -> list[str]:
+    """The notes attached with `note_on`."""
+    return list(getattr(error, "quantzero_notes", []))
+
+
 class KernelError(QuantZeroError):
-    """A quantized kernel computed a wrong result (not the user's input): its own exit code."""
+    """A quantized kernel computed a wrong result (not the user's input): the internal exit code."""
 
     exit_code = EXIT_INTERNAL

@@ -1,8 +1,9 @@
 """Orchestration: config → load → profile → plan → quantize → verify → estimate → report → outputs.
 
 The only module that sequences the core. It touches the file system only to read the inputs the
-config names and to write the four outputs into the output directory; it prints nothing and
-reads no environment variables (the edges pass in the signing key and the stage hook).
+config names and to write the four outputs, as one set (`outputset`), into the output directory;
+it prints nothing and reads no environment variables (the edges pass in the signing key, the
+workspace and the stage hook).
 """
 
 from __future__ import annotations
@@ -16,12 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from quantzero_ci.config import Config, display_path
-from quantzero_ci.errors import EXIT_GATE_FAILED, EXIT_PASS, ConfigError
+from quantzero_ci.errors import EXIT_GATE_FAILED, EXIT_PASS, ConfigError, InputError, note_on
+from quantzero_ci.outputset import OutputSet, open_output_set
 
 CERTIFICATE_JSON = "certificate.json"
 CERTIFICATE_PDF = "certificate.pdf"
 COMMENT_MD = "comment.md"
 COMPRESSED_MODEL = "model.compressed.pt"
+OUTPUT_NAMES = {
+    "json": CERTIFICATE_JSON,
+    "pdf": CERTIFICATE_PDF,
+    "comment": COMMENT_MD,
+    "model": COMPRESSED_MODEL,
+}
 
 StageHook = Callable[[str], AbstractContextManager[None]]
 
@@ -58,23 +66,48 @@ def run_gate(
     baseline: Mapping[str, Any] | None = None,
     signing_key_pem: bytes | None = None,
     stage: StageHook | None = None,
+    workspace: Path | None = None,
+    extra_outputs: Mapping[str, bytes] | None = None,
 ) -> GateOutcome:
-    """Run the whole gate and write certificate.json, certificate.pdf, comment.md and the model."""
+    """Run the whole gate and write certificate.json, certificate.pdf, comment.md and the model.
+
+    The signing key, the output directory (inside `workspace` when given) and the data are checked
+    before any work. The outputs (and `extra_outputs`, name → bytes) are written into a staging
+    folder and moved into place as one set at the end; a run that fails leaves none of them.
+    """
     import torch
 
+    from quantzero_ci.loading import dataset_cache
+    from quantzero_ci.preflight import check_data, check_signing_key
     from quantzero_ci.verify import fixed_threads
 
+    outputs = _output_paths(config, workspace, tuple(extra_outputs or ()))
+    paths = {key: outputs.staged(name) for key, name in OUTPUT_NAMES.items()}
     timer = _StageTimer(stage)
-    paths = _output_paths(config)
-    with fixed_threads(latency_threads()), torch.no_grad():
-        report = _run(config, baseline, timer, paths)
-    report = _finish(report, signing_key_pem, config, timer, paths)
+    try:
+        check_signing_key(signing_key_pem)
+        with dataset_cache():
+            check_data(config)
+            with fixed_threads(latency_threads()), torch.no_grad():
+                report = _run(config, baseline, timer, paths)
+        report = _finish(report, signing_key_pem, config, timer, paths, outputs)
+        for name, data in (extra_outputs or {}).items():
+            outputs.staged(name).write_bytes(data)
+        outputs.commit()
+    except SystemExit as exit_call:  # the core never exits: the model's own code did
+        raise InputError(
+            f"model: the model's code called sys.exit({exit_call.code!r}) during the gate. "
+            f"A model must not end the process. {outputs.abandon()}"
+        ) from None
+    except BaseException as error:
+        note_on(error, outputs.abandon())
+        raise
     return GateOutcome(
         report=report,
-        certificate_json=paths["json"],
-        certificate_pdf=paths["pdf"],
-        comment_md=paths["comment"],
-        compressed_model=paths["model"],
+        certificate_json=outputs.final(CERTIFICATE_JSON),
+        certificate_pdf=outputs.final(CERTIFICATE_PDF),
+        comment_md=outputs.final(COMMENT_MD),
+        compressed_model=outputs.final(COMPRESSED_MODEL),
         stage_seconds=dict(timer.seconds),
         forward_seconds=timer.forward_seconds,
     )
@@ -96,36 +129,22 @@ class _StageTimer:
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
-def _output_paths(config: Config) -> dict[str, Path]:
-    out = config.output_dir
-    paths = {
-        "json": out / CERTIFICATE_JSON,
-        "pdf": out / CERTIFICATE_PDF,
-        "comment": out / COMMENT_MD,
-        "model": out / COMPRESSED_MODEL,
-    }
-    inputs = {
+def _output_paths(config: Config, workspace: Path | None, extra: tuple[str, ...] = ()) -> OutputSet:
+    """Check the output directory and open the staging folder for the output set."""
+    inputs = [
         p
         for p in (
             config.model.path,
             config.data.calibration,
             config.data.evaluation,
             config.config_path,
+            config.signing_key,
         )
         if p is not None
-    }
-    clash = sorted(str(p) for p in paths.values() if p in inputs)
-    if clash:
-        raise ConfigError(
-            "output_dir",
-            f"would overwrite your input file {clash[0]}",
-            "Choose an output_dir that holds none of the model, data or config files.",
-        )
-    if out.exists() and not out.is_dir():
-        raise ConfigError(
-            "output_dir", f"{out} exists and is not a directory", "Choose another output_dir."
-        )
-    return paths
+    ]
+    return open_output_set(
+        config.output_dir, (*OUTPUT_NAMES.values(), *extra), inputs=inputs, workspace=workspace
+    )
 
 
 def _run(
@@ -450,12 +469,17 @@ def _finish(
     config: Config,
     stage: _StageTimer,
     paths: dict[str, Path],
+    outputs: OutputSet,
 ) -> dict[str, Any]:
     from quantzero_ci.certificate import render_pdf
     from quantzero_ci.decide import evaluate_checks
     from quantzero_ci.render import render_comment
     from quantzero_ci.signing import certificate_json_bytes, sign_report, unsigned_signature
 
+    # the compressed model's path is where it lies once the set is in place, not the staging copy
+    final_model = _display(outputs.final(COMPRESSED_MODEL), config)
+    compressed = {**report["compressed_model"], "path": final_model}
+    report = {**report, "compressed_model": compressed}
     checks, decision = evaluate_checks(report, report["thresholds"])
     report = {**report, "checks": checks, "decision": decision}
     with stage("certify"):

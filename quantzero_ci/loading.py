@@ -15,6 +15,9 @@ import pickle
 import sys
 import warnings
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from torch import nn
 
 from quantzero_ci.config import ModelConfig
 from quantzero_ci.errors import InputError
+from quantzero_ci.modeloutput import select_logits
 from quantzero_ci.stats import file_sha256
 
 RANDOM_INIT_SEED = 0
@@ -81,6 +85,8 @@ def load_model(config: ModelConfig, path_override: Path | None = None) -> Loaded
             "loaded from a pickled full module (model.trust_pickle: true)",
         )
     module.eval()
+    if config.input_shape:
+        module = select_logits(module, config.input_shape, config.output)
     if path is not None:
         return LoadedModel(module, file_sha256(path), path.stat().st_size, note)
     blob = state_dict_bytes(module)
@@ -118,9 +124,10 @@ def _state_dict_model(config: ModelConfig, path: Path | None) -> nn.Module:
     factory = _import_factory(config.factory, path.parent)
     try:
         module = factory()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise InputError(
-            f"model.factory: {config.factory}() raised {type(exc).__name__}: {exc}"
+            f"model.factory: {config.factory}() raised {type(exc).__name__}: {_first_line(exc)}. "
+            "Fix the function that builds the model."
         ) from None
     _require_module(module, f"model.factory: {config.factory}() returned")
     state = (
@@ -154,6 +161,16 @@ def _import_factory(spec: str, search_dir: Path):
         raise InputError(
             f"model.factory: cannot import '{module_name}' ({exc}). Put {candidate.name} next to the model "
             "file or make the module importable."
+        ) from None
+    except SyntaxError as exc:
+        raise InputError(
+            f"model.factory: {Path(exc.filename or candidate).name} has a syntax error at line "
+            f"{exc.lineno} ({exc.msg}). Fix the module that builds the model."
+        ) from None
+    except (Exception, SystemExit) as exc:  # a module that calls sys.exit() must not end the gate
+        raise InputError(
+            f"model.factory: importing '{module_name}' raised {type(exc).__name__}: "
+            f"{_first_line(exc)}. Fix the module that builds the model."
         ) from None
     function = getattr(module, function_name, None)
     if not callable(function):
@@ -240,8 +257,34 @@ def _require_module(value: object, what: str) -> None:
         raise InputError(f"{what} a {type(value).__name__}, not a torch.nn.Module.")
 
 
+_DATASETS: ContextVar[dict[tuple[object, ...], Dataset] | None] = ContextVar(
+    "quantzero_datasets", default=None
+)
+
+
+@contextmanager
+def dataset_cache() -> Iterator[None]:
+    """Within this block, `load_dataset` reads each file once (a check and the run share it)."""
+    token = _DATASETS.set({})
+    try:
+        yield
+    finally:
+        _DATASETS.reset(token)
+
+
 def load_dataset(path: Path, field: str, input_shape: tuple[int, ...]) -> Dataset:
     """Read `.pt` (tensor or {inputs, labels}), `.npy` or `.npz`, and check it fits `input_shape`."""
+    cache = _DATASETS.get()
+    if cache is None or not path.is_file():
+        return _load_dataset(path, field, input_shape)
+    info = path.stat()
+    key = (str(path.resolve()), field, tuple(input_shape), info.st_size, info.st_mtime_ns)
+    if key not in cache:
+        cache[key] = _load_dataset(path, field, input_shape)
+    return cache[key]
+
+
+def _load_dataset(path: Path, field: str, input_shape: tuple[int, ...]) -> Dataset:
     if not path.is_file():
         raise InputError(f"{field}: {path} does not exist. Check the path in your config.")
     suffix = path.suffix.lower()
@@ -260,17 +303,46 @@ def load_dataset(path: Path, field: str, input_shape: tuple[int, ...]) -> Datase
         )
     if inputs.shape[0] == 0:
         raise InputError(f"{field}: {path.name} holds no inputs.")
+    check_finite(inputs, field, path)
     if labels is not None:
-        labels = torch.as_tensor(
-            np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels
-        )
+        try:
+            labels = torch.as_tensor(
+                np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels
+            )
+        except (TypeError, ValueError, RuntimeError):
+            raise InputError(
+                f"{field}: {path.name} labels are not integer class indices "
+                f"({type(labels).__name__}). Save them as an integer tensor or array."
+            ) from None
         if labels.ndim != 1 or labels.shape[0] != inputs.shape[0] or labels.is_floating_point():
             raise InputError(
-                f"{field}: {path.name} labels must be {inputs.shape[0]} integer class indices "
-                f"(got shape {tuple(labels.shape)}, dtype {labels.dtype})."
+                f"{field}: {path.name} labels must be {inputs.shape[0]} integer class indices, "
+                f"one per input (got shape {tuple(labels.shape)}, dtype {labels.dtype})."
             )
         labels = labels.long()
+        if int(labels.min()) < 0:
+            first = int(torch.nonzero(labels < 0)[0, 0])
+            raise InputError(
+                f"{field}: {path.name} labels must be class indices 0, 1, 2, …, but label "
+                f"{first} is {int(labels[first])}. Fix the labels (or leave them out)."
+            )
     return Dataset(inputs=inputs, labels=labels, source=path)
+
+
+def check_finite(inputs: torch.Tensor, field: str, path: Path) -> None:
+    """InputError naming the first input that holds NaN or ±inf."""
+    bad = ~torch.isfinite(inputs.reshape(inputs.shape[0], -1)).all(dim=1)
+    if bool(bad.any()):
+        first = int(torch.nonzero(bad)[0, 0])
+        raise InputError(
+            f"{field}: {path.name} has NaN or infinite values in {int(bad.sum())} of "
+            f"{inputs.shape[0]} inputs (the first is input {first}). Remove or fix those inputs."
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else "(no message)"
 
 
 def _split_payload(payload: object, path: Path, field: str) -> tuple[object, object | None]:
@@ -298,11 +370,22 @@ def _numpy_payload(path: Path, field: str) -> tuple[object, object | None]:
                 f"{field}: {path.name} must contain an 'inputs' array (found {sorted(keys)})."
             )
         label_key = next((k for k in ("labels", "y") if k in keys), None)
-        return loaded[key], loaded[label_key] if label_key else None
+        try:  # arrays are read lazily: an object array fails here, not at np.load
+            return loaded[key], loaded[label_key] if label_key else None
+        except (ValueError, OSError) as exc:
+            raise InputError(
+                f"{field}: cannot read the arrays in {path.name} ({exc}). Save numeric arrays."
+            ) from None
 
 
 def _as_float_tensor(value: object, path: Path, field: str) -> torch.Tensor:
-    tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+    try:
+        tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+    except (TypeError, ValueError, RuntimeError):
+        raise InputError(
+            f"{field}: {path.name} inputs are not a numeric array ({type(value).__name__}). "
+            "Save them as a float32 tensor or array."
+        ) from None
     if not (
         tensor.is_floating_point()
         or tensor.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32)

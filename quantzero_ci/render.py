@@ -15,7 +15,10 @@ from typing import Any
 import jinja2
 
 from quantzero_ci.formatting import human_bytes, milliseconds, percent, significant
+from quantzero_ci.mdsafe import escape_markdown
 from quantzero_ci.precisions import NAMES
+
+__all__ = ["escape_markdown", "render_comment", "render_summary", "significant"]
 
 COMMENT_TEMPLATE = "comment.md.j2"
 SUMMARY_TEMPLATE = "summary.md.j2"
@@ -40,16 +43,6 @@ def _environment() -> jinja2.Environment:
         sig=significant, pct=percent, size=human_bytes, ms=milliseconds, md=escape_markdown
     )
     return env
-
-
-_MARKDOWN_SPECIAL = str.maketrans(
-    {c: f"\\{c}" for c in "\\`*_[]|#~"} | {"<": "&lt;", ">": "&gt;", "\n": " ", "\r": " "}
-)
-
-
-def escape_markdown(value: object) -> str:
-    """Text from a report (possibly from a fork's PR) as inert markdown: no links, HTML or tables."""
-    return str(value).translate(_MARKDOWN_SPECIAL)
 
 
 def _context(report: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,18 +9,26 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from quantzero_ci.errors import InputError
 from quantzero_ci.stats import wilson_interval
 
 PCS_DEFINITION = (
     "Prediction Consistency Score (PCS): the share of held-out evaluation inputs whose top-1 class "
     "from the compressed model equals the FP32 model's top-1 class."
+)
+PCS_POSITION_DEFINITION = (
+    "Prediction Consistency Score (PCS), per position: the model predicts a class at each of "
+    "{positions} positions of every input (e.g. each pixel of a segmentation map); PCS is the "
+    "share of all positions over the held-out evaluation inputs whose top-1 class from the "
+    "compressed model equals the FP32 model's. Positions of one input are not independent, so "
+    "the interval is narrower than one over inputs would be."
 )
 LATENCY_NOTE = (
     "Measured on the machine that ran the gate (evidence about that machine, not about the "
@@ -32,11 +40,18 @@ MAX_BATCH = 64
 
 @dataclass(frozen=True)
 class Pass:
-    """Top-1 predictions and per-batch wall times of one model over the batches."""
+    """Top-1 predictions and per-batch wall times of one model over the batches.
+
+    `top1` is N (one class per input) or N×positions (a class per position, e.g. per pixel);
+    `finite` marks the predictions whose outputs held no NaN or ±inf; `classes` is the size of
+    the class dimension (None for one output per input, which is rounded to a class).
+    """
 
     top1: torch.Tensor
     batch_seconds: tuple[float, ...]
     batch_sizes: tuple[int, ...]
+    finite: torch.Tensor | None = None
+    classes: int | None = None
 
     def median_ms_per_input(self) -> float | None:
         """Median per-input latency over the batches after the warm-up; None with one batch."""
@@ -59,15 +74,23 @@ class Verification:
     batch_size: int
     batches_timed: int
     threads: int
+    inputs: int = 0
+    positions: int = 1
 
     def consistency_dict(self) -> dict:
+        per_position = self.positions > 1
         return {
             "pcs": self.pcs,
             "ci95": list(self.pcs_ci95),
             "matches": self.matches,
             "n": self.n,
+            "unit": "positions" if per_position else "inputs",
+            "inputs": self.inputs or self.n,
+            "positions_per_input": self.positions,
             "interval": "Wilson score, 95%",
-            "definition": PCS_DEFINITION,
+            "definition": PCS_POSITION_DEFINITION.format(positions=self.positions)
+            if per_position
+            else PCS_DEFINITION,
         }
 
     def accuracy_dict(self) -> dict | None:
@@ -77,7 +100,7 @@ class Verification:
             "before": self.accuracy_before,
             "after": self.accuracy_after,
             "drop_pp": round((self.accuracy_before - self.accuracy_after) * 100.0, 10),
-            "n": self.n,
+            "n": self.inputs or self.n,
         }
 
     def latency_dict(self) -> dict:
@@ -112,37 +135,93 @@ def fixed_threads(threads: int) -> Iterator[None]:
 
 
 def run_pass(model: nn.Module, batches: Sequence[torch.Tensor]) -> Pass:
-    """One forward pass per batch: top-1 classes and wall time per batch."""
+    """One forward pass per batch: top-1 classes, their finiteness, and wall time per batch."""
     predictions: list[torch.Tensor] = []
+    finite: list[torch.Tensor] = []
+    classes: int | None = None
     seconds: list[float] = []
     with torch.inference_mode():
         for batch in batches:
             start = time.perf_counter()
             logits = model(batch)
             seconds.append(time.perf_counter() - start)
-            predictions.append(_top1(logits))
-    return Pass(torch.cat(predictions), tuple(seconds), tuple(int(b.shape[0]) for b in batches))
+            top1, ok, classes = _top1(logits, int(batch.shape[0]))
+            predictions.append(top1)
+            finite.append(ok)
+    return Pass(
+        torch.cat(predictions),
+        tuple(seconds),
+        tuple(int(b.shape[0]) for b in batches),
+        finite=torch.cat(finite),
+        classes=classes,
+    )
 
 
-def _top1(logits: torch.Tensor) -> torch.Tensor:
-    if isinstance(logits, (tuple, list)):
-        logits = logits[0]
+def _top1(output: object, batch: int) -> tuple[torch.Tensor, torch.Tensor, int | None]:
+    """Top-1 classes, a finiteness mask of the same shape, and the number of classes.
+
+    N → rounded values (one output per input); N×C → classes; N×T×C → a class per position
+    (class dimension last, as in token classification); N×C×H×W… → a class per position
+    (class dimension 1, as in segmentation).
+    """
+    logits = _logits(output)
+    if logits.ndim == 0 or int(logits.shape[0]) != batch:
+        raise InputError(
+            f"model: the forward pass on a batch of {batch} inputs returned shape "
+            f"{tuple(logits.shape)}; the first dimension must be the batch. Make the model "
+            "return one row of logits per input."
+        )
     logits = logits.float()
-    return logits.argmax(dim=-1) if logits.ndim > 1 else logits.round().long()
+    if logits.ndim == 1:
+        return logits.round().long(), torch.isfinite(logits), None
+    class_dim = -1 if logits.ndim <= 3 else 1
+    return (
+        logits.argmax(dim=class_dim),
+        torch.isfinite(logits).all(dim=class_dim),
+        int(logits.shape[class_dim]),
+    )
+
+
+def _logits(output: object) -> torch.Tensor:
+    if isinstance(output, Mapping) and "logits" in output:
+        output = output["logits"]
+    elif isinstance(output, (tuple, list)) and output:
+        output = output[0]
+    if not isinstance(output, torch.Tensor):
+        raise InputError(
+            f"model: the forward pass returned a {type(output).__name__}; the gate needs a tensor "
+            "of logits (or a dict or tuple holding one; see model.output in the README)."
+        )
+    return output
 
 
 def compare_passes(
     before: Pass, after: Pass, labels: torch.Tensor | None, *, batch_size: int, threads: int
 ) -> Verification:
-    """PCS, accuracy and latency from the two passes."""
-    n = int(before.top1.shape[0])
-    matches = int((before.top1 == after.top1).sum())
+    """PCS, accuracy and latency from the two passes.
+
+    The FP32 pass must be finite (else the data or the model is broken: an InputError); a
+    compressed prediction from a non-finite output counts as a mismatch. PCS lies in [0, 1].
+    """
+    if tuple(before.top1.shape) != tuple(after.top1.shape):
+        raise InputError(
+            f"model: the compressed model predicts shape {tuple(after.top1.shape)} where the FP32 "
+            f"model predicts {tuple(before.top1.shape)}; they must match to be compared."
+        )
+    inputs = int(before.top1.shape[0])
+    _require_finite(before, inputs)
+    same = before.top1 == after.top1
+    if after.finite is not None:
+        same &= after.finite
+    n = int(same.numel())
+    matches = int(same.sum())
     accuracy_before = accuracy_after = None
     if labels is not None:
+        _check_labels(before, labels)
         accuracy_before = float((before.top1 == labels).float().mean())
-        accuracy_after = float((after.top1 == labels).float().mean())
+        accuracy_after = float(((after.top1 == labels) & _finite(after)).float().mean())
     return Verification(
-        pcs=matches / n,
+        pcs=min(1.0, max(0.0, matches / n)),
         pcs_ci95=wilson_interval(matches, n),
         matches=matches,
         n=n,
@@ -153,4 +232,45 @@ def compare_passes(
         batch_size=batch_size,
         batches_timed=max(0, len(before.batch_seconds) - 1),
         threads=threads,
+        inputs=inputs,
+        positions=n // inputs if inputs else 1,
     )
+
+
+def _finite(run: Pass) -> torch.Tensor:
+    return run.finite if run.finite is not None else torch.ones_like(run.top1, dtype=torch.bool)
+
+
+def _require_finite(before: Pass, inputs: int) -> None:
+    bad = ~_finite(before).reshape(inputs, -1).all(dim=1)
+    if bool(bad.any()):
+        first = int(torch.nonzero(bad)[0, 0])
+        raise InputError(
+            f"model: the FP32 model's outputs are NaN or infinite for {int(bad.sum())} of "
+            f"{inputs} data.evaluation inputs (the first is input {first}), so no prediction "
+            "can be compared. Fix the model's weights, or the inputs that overflow it."
+        )
+
+
+def _check_labels(before: Pass, labels: torch.Tensor) -> None:
+    if before.top1.ndim > 1:
+        raise InputError(
+            f"data.evaluation: the labels give one class per input, but the model predicts a "
+            f"class per position (predictions of shape {tuple(before.top1.shape)}); accuracy "
+            "per position is not supported. Remove the labels (and gate.max_accuracy_drop_pp); "
+            "PCS is measured over positions without them."
+        )
+    if int(labels.shape[0]) != int(before.top1.shape[0]):
+        raise InputError(
+            f"data.evaluation: {labels.shape[0]} labels for {before.top1.shape[0]} inputs; give "
+            "exactly one label per input."
+        )
+    if before.classes is not None:
+        outside = (labels < 0) | (labels >= before.classes)
+        if bool(outside.any()):
+            first = int(torch.nonzero(outside)[0, 0])
+            raise InputError(
+                f"data.evaluation: label {int(labels[first])} (input {first}) is outside the "
+                f"model's {before.classes} classes (0 to {before.classes - 1}). Fix the labels, "
+                "or check that they belong to this model."
+            )

@@ -86,7 +86,7 @@ def test_text_from_the_report_cannot_inject_markup(report):
     report["compression"]["notes"] = ["<script>alert(1)</script>"]
     comment = render_comment(report)
     assert "<img" not in comment and "<script>" not in comment
-    assert "\\[link\\](http://z)" in comment and "\\*\\*b\\*\\*" in comment
+    assert "\\[link\\](http:/&#8203;/z)" in comment and "\\*\\*b\\*\\*" in comment
     assert escape_markdown("a|b\nc") == "a\\|b c"
 
 

@@ -171,7 +171,7 @@ def quality(report: Mapping[str, Any], styles: Styles, width: float) -> list[Any
     out = [
         heading("Prediction consistency and accuracy", styles),
         Paragraph(
-            f"<b>PCS {pcs}</b> ({safe(c.get('matches', '?'))} of {safe(c.get('n', '?'))} inputs agree; "
+            f"<b>PCS {pcs}</b> ({safe(c.get('matches', '?'))} of {safe(c.get('n', '?'))} {safe(c.get('unit', 'inputs'))} agree; "
             f"interval: {safe(c.get('interval', 'Wilson score, 95%'))}, {interval}).",
             styles.body,
         ),

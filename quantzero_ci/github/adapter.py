@@ -2,7 +2,8 @@
 
 Order matters: the gate writes the certificate files and the report first; then the summary and
 outputs are written; only then is the GitHub API called, so a failing API loses nothing. An API
-problem is a ``::warning`` and never changes the exit code, which is the gate's alone.
+problem (any failure to reach or understand it, or its time budget running out) is a
+``::warning`` and never changes the exit code, which is the gate's alone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, TextIO
 
-from quantzero_ci.errors import InputError, QuantZeroError
+from quantzero_ci.errors import EXIT_INTERNAL, InputError, QuantZeroError
+from quantzero_ci.funnel import debug_requested, internal_error, traceback_text
 from quantzero_ci.github import annotations as ann
 from quantzero_ci.github.api import (
     DEFAULT_API_URL,
@@ -66,42 +68,68 @@ class _Runner:
 
 
 def main(environ: Mapping[str, str], *, stdout: TextIO | None = None) -> int:
-    """Run the action with the runner's environment; returns the exit code (0, 1 or 2)."""
+    """Run the action with the runner's environment; returns the exit code.
+
+    0 pass, 1 gate failed, 2 a problem with the input; any other exception is a bug: one line
+    saying so (the traceback too with QUANTZERO_DEBUG=1 or a debug re-run), exit EXIT_INTERNAL.
+    """
     runner = _Runner(environ, stdout or sys.stdout)
     workspace = Path(environ.get("GITHUB_WORKSPACE") or Path.cwd()).resolve()
     try:
         return _run(environ, workspace, runner)
     except QuantZeroError as problem:
-        runner.emit(ann.error(str(problem), title=TITLE))
-        runner.add_summary(failure_markdown(str(problem), problem.exit_code))
-        runner.set_outputs({"passed": "false", "error": str(problem)})
-        return problem.exit_code
+        return _failed(runner, str(problem), problem.exit_code)
+    except Exception as bug:
+        if debug_requested(environ):
+            sys.stderr.write(traceback_text(bug))
+        return _failed(runner, internal_error(bug, "the QuantZero CI action"), EXIT_INTERNAL)
+
+
+def _failed(runner: _Runner, message: str, exit_code: int) -> int:
+    runner.emit(ann.error(message, title=TITLE))
+    try:
+        runner.add_summary(failure_markdown(message, exit_code))
+        runner.set_outputs({"passed": "false", "error": message})
+    except OSError as problem:  # the runner's files are not writable: the log line must do
+        runner.emit(ann.warning(f"could not write the job summary or outputs ({problem})"))
+    return exit_code
 
 
 def _run(environ: Mapping[str, str], workspace: Path, runner: _Runner) -> int:
     from quantzero_ci.config import load_config
     from quantzero_ci.github.baseline import resolve_baseline
+    from quantzero_ci.preflight import check_signing_key
 
     inputs = parse_inputs(environ, workspace)
     config = load_config(inputs.config_path, inputs.overrides, base_dir=workspace)
+    signing_key_pem = _signing_key(inputs, config)
+    check_signing_key(signing_key_pem)  # before any work
     event = load_event(environ)
+    if event.warning:
+        runner.warn("pull request", event.warning)
     with runner.group("base-branch comparison"):
         baseline = resolve_baseline(inputs.baseline, config, event, workspace)
         runner.emit(_describe_baseline(baseline.section, inputs.baseline.mode))
     for message in baseline.warnings:
         runner.warn("base-branch comparison", message)
     compared = baseline.section is not None and baseline.section.get("status") == "found"
-    if config.gate.max_carbon_increase_pct is not None and event.pull_request and not compared:
-        runner.warn("max-carbon-increase", "not evaluated: no base-branch figure was available.")
+    if config.gate.max_carbon_increase_pct is not None and not compared:
+        why = "no base-branch figure was available" if event.pull_request else "not a pull request"
+        runner.warn("max-carbon-increase", f"not evaluated: {why}.")
 
     from quantzero_ci.gate import run_gate
     from quantzero_ci.render import render_summary
 
+    extra = None
+    if event.pull_request is not None:
+        extra = {PR_CONTEXT_FILE: _pr_context(environ, event, config.model.label)}
     outcome = run_gate(
         config,
         baseline=baseline.section,
-        signing_key_pem=_signing_key(inputs, config),
+        signing_key_pem=signing_key_pem,
         stage=runner.group,
+        workspace=workspace,
+        extra_outputs=extra,
     )
     report = outcome.report
     comment_markdown = outcome.comment_md.read_text(encoding="utf-8")
@@ -119,12 +147,10 @@ def _run(environ: Mapping[str, str], workspace: Path, runner: _Runner) -> int:
             workspace=workspace,
         )
     )
-    if event.pull_request is not None:
-        _write_pr_context(environ, event, report, config.output_dir)
-        if inputs.comment:
-            url = _post_comment(environ, inputs, event, report, comment_markdown, runner)
-            if url:
-                runner.set_outputs({"comment-url": url})
+    if event.pull_request is not None and inputs.comment:
+        url = _post_comment(environ, inputs, event, report, comment_markdown, runner)
+        if url:
+            runner.set_outputs({"comment-url": url})
     return outcome.exit_code
 
 
@@ -168,9 +194,7 @@ def _annotate(report: Mapping[str, Any], runner: _Runner) -> None:
         runner.emit(ann.notice(str(baseline.get("note")), title=f"{TITLE}: new model"))
 
 
-def _write_pr_context(
-    environ: Mapping[str, str], event: EventContext, report: Mapping[str, Any], output_dir: Path
-) -> None:
+def _pr_context(environ: Mapping[str, str], event: EventContext, model_label: str) -> bytes:
     """``pull-request.json`` next to the certificate, for the fork-safe ``workflow_run`` poster."""
     pr = event.pull_request
     assert pr is not None
@@ -180,12 +204,9 @@ def _write_pr_context(
         "base_sha": pr.base_sha,
         "repository": environ.get("GITHUB_REPOSITORY", ""),
         "workflow": _workflow(environ),
-        "model_label": report["model"]["label"],
+        "model_label": model_label,
     }
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / PR_CONTEXT_FILE).write_text(
-        json.dumps(context, indent=2) + "\n", encoding="utf-8"
-    )
+    return (json.dumps(context, indent=2) + "\n").encode("utf-8")
 
 
 def _post_comment(
@@ -202,7 +223,11 @@ def _post_comment(
     if not inputs.token or not repo:
         runner.warn("PR comment", "not posted: no github-token or GITHUB_REPOSITORY. " + FORK_HINT)
         return None
-    client = GitHubClient(environ.get("GITHUB_API_URL") or DEFAULT_API_URL, inputs.token)
+    client = GitHubClient(
+        environ.get("GITHUB_API_URL") or DEFAULT_API_URL,
+        inputs.token,
+        budget_s=inputs.api_timeout_s,
+    )
     with runner.group("PR comment"):
         try:
             result = upsert_comment(
@@ -223,6 +248,13 @@ def _post_comment(
             runner.warn(
                 "PR comment",
                 f"not posted ({problem}). The report is in the job summary and the output directory.",
+            )
+            return None
+        except Exception as problem:  # the comment never decides: the exit code is the gate's
+            runner.warn(
+                "PR comment",
+                f"not posted ({type(problem).__name__}: {problem}). The report is in the job "
+                "summary and the output directory.",
             )
             return None
         runner.emit(f"Comment {result.action}: {result.url}")

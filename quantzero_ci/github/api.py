@@ -1,9 +1,14 @@
 """A small GitHub REST client on urllib: base URL from ``$GITHUB_API_URL``, pagination through
 ``Link`` headers, retries with backoff on 5xx and rate limits, typed errors for permission problems.
+
+Every transport failure (refused, reset, timed out, an answer that is not HTTP) is a
+`GitHubServerError`, and all calls of one client share a total time budget (``budget_s``), so an
+unreachable or hanging API costs at most that long.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import time
@@ -19,6 +24,7 @@ from quantzero_ci import __version__
 from quantzero_ci.errors import QuantZeroError
 
 DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_BUDGET_S = 60.0
 API_VERSION = "2022-11-28"
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
@@ -79,8 +85,10 @@ class GitHubClient:
         backoff_s: float = 1.0,
         max_wait_s: float = 60.0,
         timeout_s: float = 30.0,
+        budget_s: float = DEFAULT_BUDGET_S,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
         self._origin = urllib.parse.urlsplit(self.api_url)[:2]
@@ -91,6 +99,9 @@ class GitHubClient:
         self.timeout_s = timeout_s
         self._sleep = sleep
         self._clock = clock
+        self._monotonic = monotonic
+        self.budget_s = budget_s
+        self._deadline = monotonic() + budget_s
 
     def __repr__(self) -> str:
         return f"GitHubClient({self.api_url!r})"
@@ -127,7 +138,7 @@ class GitHubClient:
         attempt = 0
         while True:
             try:
-                return self._send(method, url, data)
+                return self._send(method, url, data, self._remaining(method, url))
             except _Retryable as retry:
                 server_side = retry.kind == "server"
                 wait = self._wait_for(retry, attempt)
@@ -135,12 +146,27 @@ class GitHubClient:
                     raise retry.final(method, url) from None
                 if wait is None:
                     raise retry.final(method, url, exhausted=True) from None
+                if wait >= self._deadline - self._monotonic():
+                    raise retry.final(method, url, budget_s=self.budget_s) from None
                 attempt += 1
                 self._sleep(wait)
 
     def backoff(self, attempt: int) -> None:
-        """Sleep the backoff for retry number ``attempt`` (0-based)."""
-        self._sleep(self.backoff_s * (2**attempt))
+        """Sleep the backoff for retry number ``attempt`` (0-based), within the time budget."""
+        left = max(0.0, self._deadline - self._monotonic())
+        self._sleep(min(self.backoff_s * (2**attempt), left))
+
+    def _remaining(self, method: str, url: str) -> float:
+        """Seconds left of the budget, or GitHubServerError when it is spent."""
+        left = self._deadline - self._monotonic()
+        if left <= 0:
+            raise GitHubServerError(
+                f"{method} {url} not sent: the {self.budget_s:g} s time budget for GitHub API "
+                "calls is spent (action input api-timeout)",
+                method=method,
+                url=url,
+            )
+        return left
 
     def paginate(self, path: str, *, per_page: int = 100) -> Iterator[Any]:
         """Every item of a list endpoint, following ``Link: rel="next"`` page by page."""
@@ -152,7 +178,7 @@ class GitHubClient:
             yield from response.body
             url = next_link(response.headers.get("link"))
 
-    def _send(self, method: str, url: str, data: bytes | None) -> Response:
+    def _send(self, method: str, url: str, data: bytes | None, left: float) -> Response:
         headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": API_VERSION,
@@ -164,7 +190,7 @@ class GitHubClient:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
+            with urllib.request.urlopen(request, timeout=min(self.timeout_s, left)) as answer:
                 return Response(answer.status, _headers(answer.headers), _decode(answer.read()))
         except urllib.error.HTTPError as failure:
             status, headers_ = failure.code, _headers(failure.headers)
@@ -178,8 +204,12 @@ class GitHubClient:
             if status in (401, 403, 404):
                 raise GitHubPermissionError(detail, status=status, method=method, url=url) from None
             raise GitHubApiError(detail, status=status, method=method, url=url) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as failure:
-            reason = getattr(failure, "reason", failure)
+        except (
+            OSError,
+            http.client.HTTPException,
+            ValueError,
+        ) as failure:  # URLError is an OSError
+            reason = getattr(failure, "reason", None) or f"{type(failure).__name__}: {failure}"
             raise _Retryable("server", f"{method} {url} → no answer ({reason})", None, {}) from None
 
     def _wait_for(self, retry: _Retryable, attempt: int) -> float | None:
@@ -200,7 +230,17 @@ class _Retryable(Exception):
         super().__init__(detail)
         self.kind, self.detail, self.status, self.headers = kind, detail, status, headers
 
-    def final(self, method: str, url: str, *, exhausted: bool = False) -> GitHubApiError:
+    def final(
+        self, method: str, url: str, *, exhausted: bool = False, budget_s: float | None = None
+    ) -> GitHubApiError:
+        if budget_s is not None:
+            return GitHubServerError(
+                f"{self.detail} (no retry: the {budget_s:g} s time budget for GitHub API calls "
+                "would be spent; action input api-timeout)",
+                status=self.status,
+                method=method,
+                url=url,
+            )
         if self.kind == "rate":
             why = "rate limit exhausted" + (" beyond the wait limit" if exhausted else "")
             return GitHubRateLimitError(

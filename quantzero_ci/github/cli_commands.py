@@ -27,6 +27,7 @@ def post_comment_command(
     marker_key: str,
     *,
     expected_head_sha: str | None = None,
+    budget_s: float | None = None,
 ) -> str:
     """Render the comment from ``report_path`` and upsert it on ``repo``#``pr``; return its URL.
 
@@ -36,7 +37,6 @@ def post_comment_command(
     """
     from quantzero_ci.github.api import GitHubClient
     from quantzero_ci.github.comment import marker, pull_request_head, upsert_comment
-    from quantzero_ci.render import render_comment
 
     if pr <= 0:
         raise InputError(f"--pr: {pr} is not a pull-request number.")
@@ -45,7 +45,8 @@ def post_comment_command(
             "GITHUB_TOKEN is not set: export the workflow's token to post the comment."
         )
     report = _read_report(report_path)
-    client = GitHubClient(api_url, token)
+    markdown = _render(report, report_path)
+    client = GitHubClient(api_url, token, **({} if budget_s is None else {"budget_s": budget_s}))
     if expected_head_sha:
         head = pull_request_head(client, repo, pr)
         if head != expected_head_sha:
@@ -54,14 +55,31 @@ def post_comment_command(
                 f"{expected_head_sha[:12]}: refusing to post a report made for another commit."
             )
     label = str(report.get("model", {}).get("label", ""))
-    result = upsert_comment(client, repo, pr, marker(marker_key, label), render_comment(report))
+    result = upsert_comment(client, repo, pr, marker(marker_key, label), markdown)
     return result.url
+
+
+def _render(report: dict, path: Path) -> str:
+    """The comment, or an InputError naming what the certificate lacks."""
+    import jinja2
+
+    from quantzero_ci.certfields import SECTIONS, require_fields
+    from quantzero_ci.render import render_comment
+
+    require_fields(report, SECTIONS, f"--report: {path}")
+    try:
+        return render_comment(report)
+    except (jinja2.TemplateError, KeyError, TypeError, ValueError, AttributeError) as problem:
+        raise InputError(
+            f"--report: {path} cannot be rendered as a comment ({type(problem).__name__}: "
+            f"{problem}); it is incomplete or was not written by `quantzero gate`."
+        ) from None
 
 
 def _read_report(path: Path) -> dict:
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as problem:
+    except (OSError, ValueError) as problem:  # UnicodeDecodeError is a ValueError
         raise InputError(f"--report: {path} is not readable JSON ({problem}).") from None
     if not isinstance(report, dict) or report.get("schema") != CERTIFICATE_SCHEMA:
         raise InputError(
@@ -96,8 +114,20 @@ def _read_report(path: Path) -> dict:
     default=None,
     help="Refuse to post unless the PR's head is this commit (the gated commit).",
 )
+@click.option(
+    "--api-timeout",
+    type=click.FloatRange(1, 600),
+    default=60.0,
+    show_default=True,
+    help="Total seconds for the GitHub API calls, retries included.",
+)
 def comment_command(
-    report_path: Path, pr: int, repo: str, workflow: str | None, head_sha: str | None
+    report_path: Path,
+    pr: int,
+    repo: str,
+    workflow: str | None,
+    head_sha: str | None,
+    api_timeout: float,
 ) -> None:
     """Create or update the PR comment from a certificate.json (token from $GITHUB_TOKEN)."""
     from quantzero_ci.github.api import DEFAULT_API_URL
@@ -110,5 +140,6 @@ def comment_command(
         os.environ.get("GITHUB_API_URL", "").strip() or DEFAULT_API_URL,
         workflow or os.environ.get("GITHUB_WORKFLOW", "").strip() or "quantzero-ci",
         expected_head_sha=head_sha,
+        budget_s=api_timeout,
     )
     click.echo(url)

@@ -35,6 +35,7 @@ class EventContext:
 
     name: str
     pull_request: PullRequest | None
+    warning: str | None = None  # why a pull-request event could not be read
 
 
 def parse_event(name: str, payload: Mapping[str, object]) -> EventContext:
@@ -68,12 +69,20 @@ def load_event(environ: Mapping[str, str]) -> EventContext:
     """Read ``GITHUB_EVENT_NAME`` and the payload at ``GITHUB_EVENT_PATH`` (absent → no event)."""
     name = environ.get("GITHUB_EVENT_NAME", "").strip()
     path = environ.get("GITHUB_EVENT_PATH", "").strip()
-    if not path:
-        return EventContext(name, None)
+    missing = None if path else "GITHUB_EVENT_PATH is not set"
+    if path and not Path(path).is_file():
+        missing = f"GITHUB_EVENT_PATH ({path}) does not exist"
+    if missing:
+        warning = None
+        if name in PULL_REQUEST_EVENTS:
+            warning = (
+                f"{missing}, so the pull request is unknown: no PR comment is posted and the "
+                "base branch is not compared. Run the action in a pull_request workflow on a "
+                "GitHub runner (which sets it), or set GITHUB_EVENT_PATH to the event JSON."
+            )
+        return EventContext(name, None, warning)
     try:
         payload = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return EventContext(name, None)
     except (OSError, ValueError) as exc:
         raise InputError(f"GITHUB_EVENT_PATH ({path}) is not readable JSON: {exc}") from exc
     if not isinstance(payload, Mapping):

@@ -39,7 +39,10 @@ INPUT_NAMES: tuple[str, ...] = (
     "comment",
     "github-token",
     "signing-key",
+    "api-timeout",
 )
+DEFAULT_API_TIMEOUT_S = 60.0
+MAX_API_TIMEOUT_S = 600.0
 
 BASELINE_MODES = ("auto", "git", "none")
 _TRUE = {"true", "yes", "on", "1"}
@@ -65,6 +68,7 @@ class ActionInputs:
     comment: bool
     token: str = field(default="", repr=False)
     signing_key_pem: bytes | None = field(default=None, repr=False)
+    api_timeout_s: float = DEFAULT_API_TIMEOUT_S
 
 
 def env_name(input_name: str) -> str:
@@ -132,7 +136,22 @@ def parse_inputs(environ: Mapping[str, str], workspace: Path) -> ActionInputs:
         comment=parse_bool("comment", get_input(environ, "comment"), default=True),
         token=token,
         signing_key_pem=signing_key_pem,
+        api_timeout_s=parse_api_timeout(get_input(environ, "api-timeout")),
     )
+
+
+def parse_api_timeout(value: str | None) -> float:
+    """Total seconds for all GitHub API calls of the run (default 60), between 1 and 600."""
+    if value is None:
+        return DEFAULT_API_TIMEOUT_S
+    seconds = parse_number("api-timeout", value)
+    if not 1.0 <= seconds <= MAX_API_TIMEOUT_S:
+        raise ConfigError(
+            _label("api-timeout"),
+            f"{value!r} is out of range",
+            f"Give the total seconds for GitHub API calls, from 1 to {MAX_API_TIMEOUT_S:g}.",
+        )
+    return seconds
 
 
 def parse_baseline(value: str | None, workspace: Path) -> BaselineSpec:

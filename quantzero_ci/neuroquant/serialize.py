@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from quantzero_ci.reproducible import save_reproducible
+
 
 def save_compressed(model: nn.Module, example_input: torch.Tensor, path: Path) -> str:
     """Write ``model`` to ``path`` as TorchScript; returns "script" or "trace".
@@ -28,5 +30,5 @@ def save_compressed(model: nn.Module, example_input: torch.Tensor, path: Path) -
             with torch.no_grad():
                 exported = torch.jit.trace(model, example_input, check_trace=False)
             how = "trace"
-        torch.jit.save(exported, str(path))
+        save_reproducible(exported, path)  # same inputs and versions → same bytes
     return how

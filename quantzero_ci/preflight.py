@@ -1,0 +1,71 @@
+"""Checks that run before any work: the signing key, the data, and the checks the data allow.
+
+Each failure is one `QuantZeroError` naming the field and the fix. The data are read through
+`loading.load_dataset`; inside `loading.dataset_cache()` the run then reuses what was read here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from quantzero_ci.config import Config
+from quantzero_ci.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    import torch
+
+
+def check_signing_key(pem: bytes | None) -> None:
+    """A given signing key must load (before the work it would sign is done)."""
+    if pem:
+        from quantzero_ci.signing import load_private_key
+
+        load_private_key(pem)
+
+
+def check_data(config: Config) -> None:
+    """Evaluation data present, finite and held out; every configured check evaluable."""
+    from quantzero_ci.loading import load_dataset
+
+    if config.data.evaluation is None:
+        raise ConfigError(
+            "data.evaluation",
+            "is missing",
+            "PCS needs held-out inputs: point data.evaluation at a .pt/.npy/.npz file of inputs "
+            "(and labels for accuracy) that were not used for calibration.",
+        )
+    shape = config.model.input_shape
+    evaluation = load_dataset(config.data.evaluation, "data.evaluation", shape)
+    if config.gate.max_accuracy_drop_pp is not None and evaluation.labels is None:
+        raise ConfigError(
+            "gate.max_accuracy_drop_pp",
+            f"is set, but {config.data.evaluation.name} (data.evaluation) has no labels, so the "
+            "accuracy drop cannot be measured",
+            "Save the evaluation data as {'inputs': ..., 'labels': ...}, or remove "
+            "gate.max_accuracy_drop_pp.",
+        )
+    if config.data.calibration is not None:
+        calibration = load_dataset(config.data.calibration, "data.calibration", shape)
+        used = calibration.inputs[: config.data.max_calibration]
+        check_held_out(used, evaluation.inputs, config)
+
+
+def check_held_out(calibration: torch.Tensor, evaluation: torch.Tensor, config: Config) -> None:
+    """InputError when an evaluation input equals a calibration input (by content, not name)."""
+    seen = {_digest(row): index for index, row in enumerate(calibration)}
+    overlap = [(i, seen[d]) for i, d in enumerate(map(_digest, evaluation)) if d in seen]
+    if overlap:
+        first_eval, first_calib = overlap[0]
+        raise InputError(
+            f"data.evaluation: {len(overlap)} of {len(evaluation)} inputs in "
+            f"{config.data.evaluation.name if config.data.evaluation else 'it'} are identical to "
+            f"calibration inputs in {config.data.calibration.name if config.data.calibration else ''}"
+            f" (the first: evaluation input {first_eval} = calibration input {first_calib}). "
+            "PCS and accuracy must come from inputs the calibration never saw: use disjoint "
+            "calibration and evaluation sets."
+        )
+
+
+def _digest(row: torch.Tensor) -> bytes:
+    return hashlib.blake2b(row.contiguous().numpy().tobytes(), digest_size=16).digest()

@@ -1,0 +1,256 @@
+"""Crashes: each of these once ended in a traceback with exit 1 (the code for "gate failed")."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from quantzero_ci.errors import EXIT_INTERNAL
+
+from .conftest import cli
+
+
+def _gate(workspace, *extra: str):
+    return cli(workspace, "gate", "--config", ".quantzero.yml", *extra)
+
+
+def test_a_config_that_is_not_utf8_is_a_config_error(workspace, refused):
+    workspace.config.write_bytes("model:\n  path: mod\xe8le.pt\n".encode("latin-1"))
+    refused(lambda: _gate(workspace), 2, ".quantzero.yml", "UTF-8")
+
+
+def test_a_factory_module_that_raises_on_import_is_an_input_error(workspace, refused):
+    (workspace.root / "net.py").write_text("raise KeyError('boom')\n", encoding="utf-8")
+    refused(lambda: _gate(workspace), 2, "model.factory", "KeyError")
+
+
+def test_a_factory_module_with_a_syntax_error_is_an_input_error(workspace, refused):
+    (workspace.root / "net.py").write_text("def build(:\n    pass\n", encoding="utf-8")
+    refused(lambda: _gate(workspace), 2, "model.factory", "net.py", "line 1")
+
+
+def test_a_factory_function_that_raises_is_an_input_error(workspace, refused):
+    (workspace.root / "net.py").write_text(
+        "def build():\n    raise ZeroDivisionError('no model today')\n", encoding="utf-8"
+    )
+    refused(lambda: _gate(workspace), 2, "model.factory", "ZeroDivisionError")
+
+
+def test_scan_reports_a_broken_factory_the_same_way(workspace, refused):
+    (workspace.root / "net.py").write_text("import does_not_exist_anywhere\n", encoding="utf-8")
+    refused(
+        lambda: cli(
+            workspace,
+            *("scan", "--model", "model.pt", "--factory", "net:build", "--input-shape", "1,1,8,8"),
+        ),
+        2,
+        "model.factory",
+    )
+
+
+DICT_NET = """
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten())
+        self.head = nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x):
+        features = self.body(x)
+        return {KEY: self.head(features), "features": features}
+
+
+def build():
+    return Net()
+"""
+
+
+def _dict_model(workspace, key: str) -> None:
+    import importlib.util
+
+    path = workspace.root / "dictnet.py"
+    path.write_text(DICT_NET.replace("KEY", repr(key)), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("dictnet_for_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    torch.save(module.build().state_dict(), workspace.root / "dict.pt")
+    workspace.write_config(**{"model.path": "dict.pt", "model.factory": "dictnet:build"})
+
+
+def test_a_hugging_face_style_dict_output_is_gated_on_its_logits(workspace):
+    _dict_model(workspace, "logits")
+    before = workspace.snapshot()
+    outcome = _gate(workspace)
+    assert outcome.exit_code == 0, outcome.text
+    cert = json.loads((workspace.root / "quantzero-out" / "certificate.json").read_text())
+    assert cert["consistency"]["n"] == 36 and cert["accuracy"]["n"] == 36
+    assert workspace.snapshot() == before
+
+
+def test_model_output_names_another_key(workspace):
+    _dict_model(workspace, "scores")
+    workspace.write_config(**{"model.output": "scores"})
+    outcome = _gate(workspace)
+    assert outcome.exit_code == 0, outcome.text
+
+
+def test_a_tuple_output_is_gated_on_its_first_element(workspace):
+    source = DICT_NET.replace(
+        '{KEY: self.head(features), "features": features}', "(self.head(features), features)"
+    )
+    assert "(self.head(features), features)" in source
+    (workspace.root / "tuplenet.py").write_text(source, encoding="utf-8")
+    _dict_model(workspace, "logits")  # same parameters: the weights fit both
+    workspace.write_config(**{"model.factory": "tuplenet:build"})
+    outcome = _gate(workspace)
+    assert outcome.exit_code == 0, outcome.text
+    cert = json.loads((workspace.root / "quantzero-out" / "certificate.json").read_text())
+    assert cert["consistency"]["n"] == 36
+
+
+def test_a_dict_without_logits_names_model_output(workspace, refused):
+    _dict_model(workspace, "scores")
+    refused(lambda: _gate(workspace), 2, "model.output", "'scores'", "'features'")
+
+
+SEGMENTER = """
+from torch import nn
+
+
+def build():
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 5, 1))
+"""
+
+
+def test_a_segmentation_map_with_per_input_labels_is_refused_clearly(workspace, refused):
+    (workspace.root / "seg.py").write_text(SEGMENTER, encoding="utf-8")
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 5, 1))
+    torch.save(model.state_dict(), workspace.root / "seg.pt")
+    workspace.write_config(**{"model.path": "seg.pt", "model.factory": "seg:build"})
+    refused(lambda: _gate(workspace), 2, "data.evaluation", "per position", "labels")
+
+
+def test_comment_on_a_certificate_missing_sections_is_a_usage_error(workspace, refused):
+    (workspace.root / "partial.json").write_text(
+        json.dumps({"schema": "quantzero-ci/certificate/v1", "certificate_id": "x"}),
+        encoding="utf-8",
+    )
+    refused(
+        lambda: cli(
+            workspace,
+            *("comment", "--report", "partial.json", "--pr", "3", "--repo", "octo/models"),
+            env={"GITHUB_TOKEN": "t", "GITHUB_API_URL": "http://127.0.0.1:9"},
+        ),
+        2,
+        "--report",
+        "partial.json",
+        "tool.version",
+    )
+
+
+def test_model_card_of_a_schema_only_json_is_a_usage_error_not_a_card_of_nulls(workspace, refused):
+    (workspace.root / "bare.json").write_text(
+        json.dumps({"schema": "quantzero-ci/certificate/v1"}), encoding="utf-8"
+    )
+    outcome = refused(
+        lambda: cli(workspace, "model-card", "bare.json"), 2, "bare.json", "certificate_id"
+    )
+    assert "co2_eq_emissions" not in outcome.stdout
+
+
+def test_verify_of_a_certificate_that_is_not_utf8_is_a_usage_error(workspace, refused):
+    (workspace.root / "latin.json").write_bytes(b'{"schema": "caf\xe9"}')
+    refused(lambda: cli(workspace, "verify", "latin.json"), 2, "latin.json")
+
+
+BATCH_ONE_ONLY = """
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.head = nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x):
+        if x.shape[0] != 1:
+            raise RuntimeError("this model only runs one input at a time")
+        return self.head(self.conv(x).flatten(1))
+
+
+def build():
+    return Net()
+"""
+
+
+def _batch_one_only(workspace) -> None:
+    import importlib.util
+
+    path = workspace.root / "one.py"
+    path.write_text(BATCH_ONE_ONLY, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("one_for_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.save(module.build().state_dict(), workspace.root / "one.pt")
+    workspace.write_config(**{"model.path": "one.pt", "model.factory": "one:build"})
+
+
+def test_an_unexpected_exception_is_one_line_with_its_own_exit_code(workspace, refused):
+    _batch_one_only(workspace)
+    outcome = refused(lambda: _gate(workspace), EXIT_INTERNAL, "internal error", "--debug")
+    errors = [line for line in outcome.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "RuntimeError" in errors[0], outcome.stderr
+    assert not (workspace.root / "quantzero-out").exists()
+
+
+def test_debug_shows_the_traceback_of_an_internal_error(workspace):
+    _batch_one_only(workspace)
+    outcome = cli(workspace, "gate", "--config", ".quantzero.yml", "--debug")
+    assert outcome.exit_code == EXIT_INTERNAL
+    assert "Traceback" in outcome.stderr
+    outcome = cli(workspace, "gate", "--config", ".quantzero.yml", env={"QUANTZERO_DEBUG": "1"})
+    assert outcome.exit_code == EXIT_INTERNAL and "Traceback" in outcome.stderr
+
+
+def test_a_factory_module_that_calls_sys_exit_0_cannot_pass_the_gate(workspace, refused):
+    (workspace.root / "net.py").write_text("import sys\nsys.exit(0)\n", encoding="utf-8")
+    refused(lambda: _gate(workspace), 2, "model.factory", "SystemExit")
+
+
+EXITING_NET = """
+import sys
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.head = nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x):
+        if x.shape[0] > 1:
+            sys.exit(0)
+        return self.head(self.conv(x).flatten(1))
+
+
+def build():
+    return Net()
+"""
+
+
+def test_a_forward_that_calls_sys_exit_part_way_cannot_pass_the_gate(workspace, refused):
+    _batch_one_only(workspace)
+    (workspace.root / "one.py").write_text(EXITING_NET, encoding="utf-8")
+    outcome = refused(lambda: _gate(workspace), 2, "sys.exit(0)", "No outputs were written")
+    assert not (workspace.root / "quantzero-out").exists()
+    assert "PASSED" not in outcome.text
