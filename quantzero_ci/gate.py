@@ -189,6 +189,9 @@ def _run(
         example = (calibration or evaluation).inputs[:1]
     with stage("profile"):
         profile = profile_model(loaded.module, example)
+        _require_finite_example(
+            loaded.module, example, "data.calibration" if calibration else "data.evaluation"
+        )
     calib_batches = None
     if calibration is not None:
         calib_batches = calibration.batches(
@@ -242,7 +245,10 @@ def _run(
         verification = compare_passes(
             before, after, evaluation.labels, batch_size=batch_size, threads=latency_threads()
         )
-        changed = (before.top1 != after.top1).nonzero().flatten().tolist()
+        differs = before.top1 != after.top1
+        if differs.ndim > 1:  # per-position predictions: an input changed if any position did
+            differs = differs.flatten(1).any(1)
+        changed = differs.nonzero().flatten().tolist()
     with stage("latency"):
         start = time.perf_counter()
         latency1 = batch1(
@@ -333,6 +339,22 @@ def _run(
     report["latency"]["batch1"] = latency1
     report["latency"]["slower_warning"] = _slower_warning(latency1, hardware.quant_backend)
     return report
+
+
+def _require_finite_example(model: Any, example: Any, field: str) -> None:
+    """Refuse a model whose FP32 output on the first input is NaN or infinite, before planning."""
+    import torch
+
+    from quantzero_ci.errors import InputError
+    from quantzero_ci.neuroquant.sensitivity import logits_of
+
+    with torch.inference_mode():
+        output = logits_of(model(example))
+    if not bool(torch.isfinite(output).all()):
+        raise InputError(
+            f"model: the FP32 model's outputs are NaN or infinite on the first input of {field}, "
+            "so no prediction can be compared. Fix the model's weights, or the inputs that overflow it."
+        )
 
 
 def _slower_warning(latency1: Mapping[str, Any], deployment_backend: str) -> str | None:

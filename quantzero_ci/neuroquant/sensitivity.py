@@ -126,6 +126,7 @@ def measure(
                 with torch.enable_grad():
                     x = piece.detach().clone().requires_grad_(True)
                     logits = logits_of(model(x))
+                    _require_finite(logits)
                     margin = _margins(logits)
                     margins.append(margin.detach().double().numpy())
                     top1.append(logits.detach().argmax(1))
@@ -153,6 +154,16 @@ def logits_of(output: object) -> torch.Tensor:
             "logits, so per-layer sensitivity cannot be measured; use a cortical mode"
         )
     return output.float().flatten(2).mean(2) if output.ndim > 2 else output.float()
+
+
+def _require_finite(logits: torch.Tensor) -> None:
+    bad = ~torch.isfinite(logits.detach()).flatten(1).all(1)
+    if bool(bad.any()):
+        raise InputError(
+            f"model: the FP32 model's outputs are NaN or infinite for {int(bad.sum())} of "
+            f"{int(bad.numel())} data.calibration inputs in a batch, so sensitivities cannot be "
+            "measured. Fix the model's weights, or the inputs that overflow it."
+        )
 
 
 def _margins(logits: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ def test_a_model_with_nan_outputs_is_refused_not_passed_with_pcs_1(workspace, re
     state = torch.load(workspace.root / "model.pt")
     state["3.weight"][0, 0] = float("inf")
     torch.save(state, workspace.root / "model.pt")
-    refused(lambda: _gate(workspace), 2, "model", "NaN or infinite", "data.evaluation")
+    refused(lambda: _gate(workspace), 2, "model", "NaN or infinite", "data.calibration")
 
 
 def test_nan_inputs_are_an_error_naming_the_data(workspace, refused):
