@@ -52,10 +52,10 @@ def _forward_only(config_path: Path, out_dir: Path) -> dict[str, float]:
     import torch
 
     from quantzero_ci.config import load_config
+    from quantzero_ci.consistency import eval_batch_size, fixed_threads, run_pass
     from quantzero_ci.gate import latency_threads
     from quantzero_ci.loading import load_dataset, load_model, load_torchscript
     from quantzero_ci.neuroquant.quantize import quantized_engine
-    from quantzero_ci.verify import eval_batch_size, fixed_threads, run_pass
 
     config = load_config(config_path, {"output_dir": str(out_dir)})
     model = load_model(config.model).module

@@ -86,7 +86,7 @@ def verify_command(
     Exit codes: 0 verified, 1 mismatch or bad signature, 3 unsigned but otherwise consistent,
     2 usage error.
     """
-    from quantzero_ci.verification import verify_certificate
+    from quantzero_ci.certificate_check import verify_certificate
 
     with _edge():
         result = verify_certificate(
@@ -107,8 +107,8 @@ def verify_command(
 def model_card_command(cert: Path) -> None:
     """Print Hugging Face model-card metadata (YAML front matter) for CERT (.json or .pdf)."""
     from quantzero_ci.certfields import MODEL_CARD_FIELDS, require_fields
+    from quantzero_ci.certificate_check import load_certificate
     from quantzero_ci.modelcard import model_card_metadata
-    from quantzero_ci.verification import load_certificate
 
     with _edge():
         report = load_certificate(cert)

@@ -77,9 +77,9 @@ def run_gate(
     """
     import torch
 
+    from quantzero_ci.consistency import fixed_threads
     from quantzero_ci.loading import dataset_cache
     from quantzero_ci.preflight import check_data, check_signing_key
-    from quantzero_ci.verify import fixed_threads
 
     outputs = _output_paths(config, workspace, tuple(extra_outputs or ()))
     paths = {key: outputs.staged(name) for key, name in OUTPUT_NAMES.items()}
@@ -154,6 +154,7 @@ def _run(
     from quantzero_ci.carbon import energy
     from quantzero_ci.carbon.grid import get_grid
     from quantzero_ci.carbon.hardware import get_hardware
+    from quantzero_ci.consistency import compare_passes, eval_batch_size, run_pass
     from quantzero_ci.latency import batch1
     from quantzero_ci.loading import load_dataset, load_model, load_torchscript, state_dict_bytes
     from quantzero_ci.neuroquant import planners
@@ -166,7 +167,6 @@ def _run(
     from quantzero_ci.neuroquant.selfcheck import check_outputs
     from quantzero_ci.neuroquant.sensitivity import logits_of
     from quantzero_ci.profiler import profile_model
-    from quantzero_ci.verify import compare_passes, eval_batch_size, run_pass
 
     hardware = get_hardware(config.deployment.hardware)
     grid = get_grid(config.deployment.country)

@@ -45,11 +45,11 @@ def build_report(out_dir: Path) -> dict[str, Any]:
     from quantzero_ci.carbon import grid as grid_module
     from quantzero_ci.carbon import hardware as hardware_module
     from quantzero_ci.carbon.equivalents import equivalents
+    from quantzero_ci.consistency import compare_passes, run_pass
     from quantzero_ci.decide import evaluate_checks
     from quantzero_ci.loading import state_dict_bytes
     from quantzero_ci.profiler import profile_model
     from quantzero_ci.report import ModelFacts, build_report
-    from quantzero_ci.verify import compare_passes, run_pass
 
     model = _tiny_model()
     compressed = copy.deepcopy(model)
