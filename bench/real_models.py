@@ -101,6 +101,8 @@ VARIANTS = (
     Variant("dynamic-int8", {"mode": "custom", "thresholds": [1.0, 1.0]}, calibration=False),
     Variant("accuracy_preserving", {"mode": "accuracy_preserving"}),
     Variant("max_savings", {"mode": "max_savings"}),
+    # target_pcs "floor": the FP32 noise floor of the *calibration* crops (never the evaluation's)
+    Variant("auto-floor", {"mode": "auto", "target_pcs": "floor"}),
     Variant("auto-0.95", {"mode": "auto", "target_pcs": 0.95}),
     Variant("auto-0.99", {"mode": "auto", "target_pcs": 0.99}),
 )
@@ -299,9 +301,19 @@ def main() -> None:
             network = prepare(model, workdir, args.calibration, args.evaluation)
             evaluation = torch.load(workdir / "evaluation.pt", weights_only=True)["inputs"]
             floor = noise_floor(network, evaluation, sigma=args.sigma)
-            del network, evaluation
+            calibration = torch.load(workdir / "calibration.pt", weights_only=True)["inputs"]
+            calibration_floor = noise_floor(network, calibration, sigma=args.sigma)
+            print(f"calibration crops' noise floor: {calibration_floor:.4f}", flush=True)
+            del network, evaluation, calibration
             for hardware in args.hardware.split(","):
                 for variant in variants:
+                    if variant.compression.get("target_pcs") == "floor":
+                        target = round(calibration_floor, 3)
+                        variant = Variant(
+                            f"auto-floor ({target:g})",
+                            {**variant.compression, "target_pcs": target},
+                            variant.calibration,
+                        )
                     config = write_config(model, variant, hardware, args.country, workdir)
                     runs = []
                     for index in range(args.runs):

@@ -320,3 +320,37 @@ def test_untraceable_model_falls_back_and_the_certificate_names_it(example_copy,
     assert cert["compression"]["method"] == "eager-fallback"
     assert any("trace" in note for note in cert["compression"]["notes"])
     assert "eager-fallback" in (example_copy / "quantzero-out" / "comment.md").read_text()
+
+
+def test_auto_plan_is_chosen_on_calibration_inputs_alone(tmp_path):
+    """Two runs whose evaluation sets differ get the same plan: the evaluation decides nothing."""
+    example = tmp_path / "example"
+    shutil.copytree(EXAMPLE, example, ignore=shutil.ignore_patterns("quantzero-out"))
+    data = torch.load(example / "evaluation.pt", weights_only=True)
+    plans = []
+    for name, keep in (("all", slice(None)), ("half", slice(0, None, 2))):
+        torch.save(
+            {"inputs": data["inputs"][keep], "labels": data["labels"][keep]},
+            example / "evaluation.pt",
+        )
+        out = tmp_path / name
+        done = quantzero(
+            "gate",
+            "--config",
+            str(example / ".quantzero.yml"),
+            "--output-dir",
+            str(out),
+            "--mode",
+            "auto",
+        )
+        assert done.returncode == 0, done.stderr
+        cert = json.loads((out / "certificate.json").read_text())
+        planner = cert["compression"]["planner"]
+        assert cert["compression"]["mode"] == "auto"
+        assert planner["observe_inputs"] + planner["planning_inputs"] == 180
+        assert planner["planning_pcs"] >= cert["compression"]["target_pcs"]
+        assert cert["latency"]["batch1"]["speedup"] > 0
+        plans.append(
+            [(la["name"], la["applied"], la["sensitivity"]) for la in cert["compression"]["layers"]]
+        )
+    assert plans[0] == plans[1]

@@ -95,3 +95,28 @@ def test_summary_adds_the_per_layer_table(report):
     assert summary.startswith(render_comment(report).rstrip("\n").split("\n")[0])
     assert summary.count("| Conv2d |") == 4
     assert "Per-layer plan (5 layers)" in summary
+
+
+def test_auto_plan_failure_names_the_layers_to_restore_and_the_sensitivities(report):
+    failing = copy.deepcopy(report)
+    failing["compression"]["layers"][0]["sensitivity"] = 0.0123
+    failing["compression"]["advice"] = {
+        "deficit": 0.03,
+        "layers_to_keep_fp32": ["features.0", "classifier"],
+        "carbon_reduction_pct_then": 41.5,
+        "basis": "predicted from the planning inputs' sensitivities; not verified",
+    }
+    failing["consistency"]["changed_inputs"] = [3, 17]
+    failing["latency"]["slower_warning"] = "The compressed model ran 1.50× slower than FP32."
+    comment = render_comment(failing)
+    assert "**To restore PCS**" in comment
+    assert "`features.0`, `classifier`" in comment
+    assert "41.5%" in comment
+    assert "1.23%" in comment  # the first layer's sensitivity column
+    assert "2 changed inputs" in comment
+    assert "⚠️ The compressed model ran 1.50× slower" in comment
+
+
+def test_no_advice_without_a_failed_auto_plan(report):
+    comment = render_comment(report)
+    assert "To restore PCS" not in comment

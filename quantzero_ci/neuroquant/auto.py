@@ -138,32 +138,46 @@ def plan_auto(request: PlanRequest) -> Planned:
     )
     info["noise_floor_planning"] = _noise_floor(request.model, planning)
     scale, accepted, last = 1.0, None, None
+    failed_scale: float | None = None  # the largest scale whose plan missed the target
+    tried: list[dict[str, str]] = []
     passes = {"sensitivity_forward_backward": sens.n, "observe": 0, "planning_check": 0}
     for _ in range(MAX_ROUNDS):
         assignment = choose(sens, options, cost, request.target_pcs, scale)
-        if last is not None and assignment == last[0]:
+        if assignment in tried:
+            if accepted is not None:
+                break
             scale *= 2.0
             continue
+        tried.append(assignment)
         plan = _plan(layers, assignment, why_fixed, _reasons(sens, assignment, options, cost), sens)
         result = compress(request.model, plan, request.example, observe, request.backend)
         passes["observe"] += _count(observe)
         pcs = _planning_pcs(request.model, result, planning, sens.top1, request.backend)
         passes["planning_check"] += sens.n
-        predicted = sens.predicted_pcs(assignment, scale)
         info["rounds"].append(
             {
                 "int8_layers": sum(p == "INT8" for p in assignment.values()),
                 "bf16_layers": sum(p == "BF16" for p in assignment.values()),
                 "fp32_layers": len(layers) - sum(p != "FP32" for p in assignment.values()),
-                "predicted_pcs": predicted,
+                "scale": scale,
+                "predicted_pcs": sens.predicted_pcs(assignment, scale),
                 "planning_pcs": pcs,
             }
         )
         last = (assignment, result, pcs)
         if pcs >= request.target_pcs:
-            accepted = last
-            break
-        scale = max(_refit(sens, assignment, pcs, scale), scale * 1.5)
+            if accepted is None or _seconds(assignment, cost) < _seconds(accepted[0], cost):
+                accepted = last
+            if failed_scale is None:
+                break  # passed at the first try: no cheaper plan is known to be worth a build
+            passed_scale = scale
+            scale = (failed_scale * passed_scale) ** 0.5  # between a miss and a pass
+        else:
+            failed_scale = scale if failed_scale is None else max(failed_scale, scale)
+            if accepted is None:
+                scale = max(_refit(sens, assignment, pcs, scale), scale * 1.5)
+            else:
+                scale = (scale * _scale_of(accepted, info)) ** 0.5
     final = accepted or last
     assert final is not None
     assignment, result, pcs = final
@@ -175,6 +189,14 @@ def plan_auto(request: PlanRequest) -> Planned:
         forward_passes=passes,
     )
     notes = []
+    floor = info.get("noise_floor_planning")
+    if floor is not None and request.target_pcs > floor:
+        notes.append(
+            f"The target PCS {request.target_pcs:g} is above the planning inputs' own FP32 noise "
+            f"floor ({floor:.3f}: FP32 against itself under 1% input noise): they cannot tell "
+            "such a plan from FP32's own wobble, so the planner had to be conservative. A target "
+            "at the noise floor keeps more INT8."
+        )
     if accepted is None:
         notes.append(
             f"The auto planner did not reach the target PCS {request.target_pcs:g} on the "
@@ -188,6 +210,18 @@ def plan_auto(request: PlanRequest) -> Planned:
         advisor=Advisor(sens, assignment, scale),
         notes=tuple(notes),
     )
+
+
+def _seconds(assignment: Mapping[str, str], cost: Mapping[str, Mapping[str, float]]) -> float:
+    return sum(cost[name][precision] for name, precision in assignment.items())
+
+
+def _scale_of(accepted: tuple[Any, ...], info: Mapping[str, Any]) -> float:
+    """The scale of the round that built the accepted plan."""
+    for record in info["rounds"]:
+        if record["planning_pcs"] == accepted[2]:
+            return float(record["scale"])
+    return 1.0
 
 
 def split_calibration(
@@ -276,7 +310,8 @@ def _reasons(
         else:
             reasons[name] = (
                 f"auto: kept {precision} — {cheapest} alone would flip a predicted {alone:.2%} of "
-                f"planning inputs, among the most per second saved ({saving:.0%} of this layer)"
+                f"planning inputs, among the worst trades of flips for time saved (it would save "
+                f"{saving:.0%} of this layer's estimated time)"
             )
     return reasons
 
