@@ -473,23 +473,18 @@ def _profile_check(report: Mapping[str, Any]) -> tuple[str, str]:
 
 def _comparison(report: Mapping[str, Any]) -> Any:
     """energy.compare re-run on the recorded profile, plan, hardware, grid, samples and seed."""
-    from quantzero_ci.carbon.energy import LayerWork, compare
+    from quantzero_ci.carbon.energy import compare
     from quantzero_ci.carbon.grid import GridIntensity
     from quantzero_ci.carbon.hardware import HardwareClass
 
     applied = {layer["name"]: layer["applied"] for layer in _get(report, "compression.layers")}
 
+    from quantzero_ci.carbon.section import layer_works
+
+    layers = _get(report, "profile.layers")
+
     def works(precision_of: Callable[[str], str]) -> list[Any]:
-        return [
-            LayerWork(
-                name=layer["name"],
-                flops=int(layer["flops"]),
-                weight_bytes=int(layer["weight_bytes"]),
-                activation_bytes=int(layer["activation_bytes"]),
-                precision=precision_of(layer["name"]),
-            )
-            for layer in _get(report, "profile.layers")
-        ]
+        return layer_works(layers, precision_of)
 
     return compare(
         works(lambda name: "FP32"),
@@ -501,15 +496,22 @@ def _comparison(report: Mapping[str, Any]) -> Any:
     )
 
 
+def _derived_section(report: Mapping[str, Any], c: Any) -> dict[str, Any]:
+    from quantzero_ci.carbon.grid import GridIntensity
+    from quantzero_ci.carbon.section import carbon_section
+
+    return carbon_section(
+        c,
+        GridIntensity.from_dict(_get(report, "deployment.grid")),
+        _get(report, "deployment.inferences_per_day"),
+        _get(report, "deployment.deployments"),
+    )
+
+
 def _carbon_check(report: Mapping[str, Any], c: Any) -> tuple[str, str]:
-    derived = {
-        "before": {**c.before.to_dict(), "ci95": list(c.before_ci95)},
-        "after": {**c.after.to_dict(), "ci95": list(c.after_ci95)},
-        "reduction_pct": c.reduction_pct,
-        "reduction_ci95": list(c.reduction_ci95),
-        "interval": {"method": c.method, "samples": c.samples, "seed": c.seed},
-    }
-    problems = _diff("carbon", _get(report, "carbon"), derived)
+    section = _derived_section(report, c)
+    keys = ("before", "after", "reduction_pct", "reduction_ci95", "interval")
+    problems = _diff("carbon", _get(report, "carbon"), {k: section[k] for k in keys})
     return _verdict(
         problems,
         f"before, after, reduction and 95% intervals re-derive "
@@ -518,24 +520,11 @@ def _carbon_check(report: Mapping[str, Any], c: Any) -> tuple[str, str]:
 
 
 def _annual_check(report: Mapping[str, Any], c: Any) -> tuple[str, str]:
-    from quantzero_ci.carbon.energy import annual_kg
-    from quantzero_ci.carbon.equivalents import equivalents
-    from quantzero_ci.carbon.grid import GridIntensity
-
-    per_day = _get(report, "deployment.inferences_per_day")
-    deployments = _get(report, "deployment.deployments")
-    before_kg = annual_kg(c.before.g_per_1000_inferences, per_day, deployments)
-    after_kg = annual_kg(c.after.g_per_1000_inferences, per_day, deployments)
-    derived = {
-        "inferences_per_year": per_day * 365 * deployments,
-        "before_kg": before_kg,
-        "after_kg": after_kg,
-        "saved_kg": before_kg - after_kg,
-    }
-    grid = GridIntensity.from_dict(_get(report, "deployment.grid"))
-    items = [item.to_dict() for item in equivalents((before_kg - after_kg) * 1000.0, grid)]
-    problems = _diff("carbon.annual", _get(report, "carbon.annual"), derived)
-    problems += _diff("carbon.equivalents", _get(report, "carbon.equivalents"), items)
+    section = _derived_section(report, c)
+    problems = _diff("carbon.annual", _get(report, "carbon.annual"), section["annual"])
+    problems += _diff(
+        "carbon.equivalents", _get(report, "carbon.equivalents"), section["equivalents"]
+    )
     return _verdict(problems, "annual kilograms and real-world equivalents re-derive")
 
 

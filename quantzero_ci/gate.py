@@ -154,6 +154,7 @@ def _run(
     from quantzero_ci.carbon import energy
     from quantzero_ci.carbon.grid import get_grid
     from quantzero_ci.carbon.hardware import get_hardware
+    from quantzero_ci.carbon.section import layer_works
     from quantzero_ci.consistency import compare_passes, eval_batch_size, run_pass
     from quantzero_ci.latency import batch1
     from quantzero_ci.loading import load_dataset, load_model, load_torchscript, state_dict_bytes
@@ -260,9 +261,12 @@ def _run(
         stage.forward_seconds += time.perf_counter() - start
     with stage("estimate"):
         applied = plan_applied(result.plan)
-        works_before = [_work(layer, "FP32") for layer in profile.layers]
-        works_after = [_work(layer, applied.get(layer.name, "FP32")) for layer in profile.layers]
-        comparison = energy.compare(works_before, works_after, hardware, grid)
+        comparison = energy.compare(
+            layer_works(profile.layers, lambda name: "FP32"),
+            layer_works(profile.layers, lambda name: applied.get(name, "FP32")),
+            hardware,
+            grid,
+        )
         carbon = _carbon_section(comparison, config, grid)
         advice = _advice(planned, verification.pcs, target_pcs, profile, applied, hardware, grid)
         baseline_section = _baseline_section(baseline, comparison.before.g_per_1000_inferences)
@@ -386,9 +390,11 @@ def _advice(
 
     layers = planned.advisor.restore(target - pcs)
     kept = {**applied, **dict.fromkeys(layers, "FP32")}
+    from quantzero_ci.carbon.section import layer_works
+
     comparison = energy.compare(
-        [_work(layer, "FP32") for layer in profile.layers],
-        [_work(layer, kept.get(layer.name, "FP32")) for layer in profile.layers],
+        layer_works(profile.layers, lambda name: "FP32"),
+        layer_works(profile.layers, lambda name: kept.get(name, "FP32")),
         hardware,
         grid,
     )
@@ -424,46 +430,12 @@ def _limit(batches: list[Any], max_inputs: int) -> list[Any]:
     return kept
 
 
-def _work(layer: Any, precision: str) -> Any:
-    from quantzero_ci.carbon.energy import LayerWork
-
-    return LayerWork(
-        name=layer.name,
-        flops=layer.flops,
-        weight_bytes=layer.weight_bytes,
-        activation_bytes=layer.activation_bytes,
-        precision=precision,
-    )
-
-
 def _carbon_section(comparison: Any, config: Config, grid: Any) -> dict[str, Any]:
-    from quantzero_ci.carbon.energy import FORMULA, annual_kg
-    from quantzero_ci.carbon.equivalents import equivalents
+    from quantzero_ci.carbon.section import carbon_section
 
-    per_day, deployments = config.deployment.inferences_per_day, config.deployment.deployments
-    before_kg = annual_kg(comparison.before.g_per_1000_inferences, per_day, deployments)
-    after_kg = annual_kg(comparison.after.g_per_1000_inferences, per_day, deployments)
-    saved_kg = before_kg - after_kg
-    return {
-        "formula": FORMULA,
-        "unit": "g CO2e per 1,000 inferences",
-        "before": {**comparison.before.to_dict(), "ci95": list(comparison.before_ci95)},
-        "after": {**comparison.after.to_dict(), "ci95": list(comparison.after_ci95)},
-        "reduction_pct": comparison.reduction_pct,
-        "reduction_ci95": list(comparison.reduction_ci95),
-        "interval": {
-            "method": comparison.method,
-            "samples": comparison.samples,
-            "seed": comparison.seed,
-        },
-        "annual": {
-            "inferences_per_year": per_day * 365 * deployments,
-            "before_kg": before_kg,
-            "after_kg": after_kg,
-            "saved_kg": saved_kg,
-        },
-        "equivalents": [item.to_dict() for item in equivalents(saved_kg * 1000.0, grid)],
-    }
+    return carbon_section(
+        comparison, grid, config.deployment.inferences_per_day, config.deployment.deployments
+    )
 
 
 def _baseline_section(

@@ -1,0 +1,66 @@
+"""The report's carbon section, built in one place: the gate writes it, `verify` re-derives it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from quantzero_ci.carbon.energy import FORMULA, CarbonComparison, LayerWork, annual_kg
+from quantzero_ci.carbon.equivalents import equivalents
+from quantzero_ci.carbon.grid import GridIntensity
+
+UNIT = "g CO2e per 1,000 inferences"
+
+
+def layer_works(layers: Iterable[Any], precision_of: Callable[[str], str]) -> list[LayerWork]:
+    """Each profiled layer's work at the precision ``precision_of(name)``.
+
+    ``layers`` are profile layers (objects with name, flops, weight_bytes, activation_bytes) or
+    their report dicts.
+    """
+
+    def field(layer: Any, key: str) -> Any:
+        return layer[key] if isinstance(layer, Mapping) else getattr(layer, key)
+
+    return [
+        LayerWork(
+            name=str(field(layer, "name")),
+            flops=int(field(layer, "flops")),
+            weight_bytes=int(field(layer, "weight_bytes")),
+            activation_bytes=int(field(layer, "activation_bytes")),
+            precision=precision_of(str(field(layer, "name"))),
+        )
+        for layer in layers
+    ]
+
+
+def carbon_section(
+    comparison: CarbonComparison,
+    grid: GridIntensity,
+    inferences_per_day: int,
+    deployments: int,
+) -> dict[str, Any]:
+    """Before/after carbon with intervals, the annual projection and its equivalents."""
+    before_kg = annual_kg(comparison.before.g_per_1000_inferences, inferences_per_day, deployments)
+    after_kg = annual_kg(comparison.after.g_per_1000_inferences, inferences_per_day, deployments)
+    saved_kg = before_kg - after_kg
+    return {
+        "formula": FORMULA,
+        "unit": UNIT,
+        "before": {**comparison.before.to_dict(), "ci95": list(comparison.before_ci95)},
+        "after": {**comparison.after.to_dict(), "ci95": list(comparison.after_ci95)},
+        "reduction_pct": comparison.reduction_pct,
+        "reduction_ci95": list(comparison.reduction_ci95),
+        "interval": {
+            "method": comparison.method,
+            "samples": comparison.samples,
+            "seed": comparison.seed,
+        },
+        "annual": {
+            "inferences_per_year": inferences_per_day * 365 * deployments,
+            "before_kg": before_kg,
+            "after_kg": after_kg,
+            "saved_kg": saved_kg,
+        },
+        "equivalents": [item.to_dict() for item in equivalents(saved_kg * 1000.0, grid)],
+    }
