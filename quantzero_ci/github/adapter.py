@@ -161,6 +161,7 @@ def _run(environ: Mapping[str, str], workspace: Path, runner: _Runner) -> int:
         stage=runner.group,
         workspace=workspace,
         extra_outputs=extra,
+        runtime=_runtime(environ),
     )
     report = outcome.report
     comment_markdown = outcome.comment_md.read_text(encoding="utf-8")
@@ -290,6 +291,12 @@ def _post_comment(
             return None
         runner.emit(f"Comment {result.action}: {result.url}")
     return result.url
+
+
+def _runtime(environ: Mapping[str, str]) -> dict[str, str]:
+    """The image the action runs in (set by the Dockerfile), for the comment's footer."""
+    image = environ.get("QUANTZERO_IMAGE", "").strip()
+    return {"image": image} if image else {}
 
 
 def _workflow(environ: Mapping[str, str]) -> str:
