@@ -1,9 +1,17 @@
 # QuantZero CI as a Docker GitHub Action: slim Python, CPU-only torch/torchvision, the package.
 #
-# Not built on the development machine (it has no Docker engine); the tests run the same
-# entrypoint.py in a subprocess instead. Layers go from least to most often changed, so editing
-# the package's source reuses the cached torch and dependency layers.
-FROM python:3.11-slim
+# Published per release tag to ghcr.io by .github/workflows/image.yml, which passes BASE_IMAGE
+# pinned by digest (python:3.11-slim@sha256:...) and the image's own name; action.yml runs that
+# image. The repository's own CI builds this file from source (.github/actions/source).
+# The tests run the same entrypoint.py in a subprocess. Layers go from least to most often
+# changed, so editing the package's source reuses the cached torch and dependency layers.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+
+ARG QUANTZERO_IMAGE="built from source"
+LABEL org.opencontainers.image.source="https://github.com/quantzero/quantzero-ci" \
+      org.opencontainers.image.description="QuantZero CI GitHub Action (CPU-only torch)" \
+      org.opencontainers.image.licenses="Apache-2.0"
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -37,9 +45,15 @@ COPY quantzero_ci ./quantzero_ci
 RUN pip install --no-cache-dir -c constraints.txt . \
     && rm -rf /src
 
-# 4. The thin entrypoint, alone in /app so that /app on sys.path cannot shadow the installed
+# 4. CPU only, or the build fails: no CUDA build of torch, no nvidia-*/triton wheels (GBs).
+RUN python -c "import torch, sys; sys.exit(f'CUDA torch in a CPU image: {torch.version.cuda}' if torch.version.cuda else 0)" \
+    && if pip list --format=freeze | grep -i -E '^(nvidia-|triton)'; then echo 'CUDA libraries in the CPU image' >&2; exit 1; fi
+
+# 5. The thin entrypoint, alone in /app so that /app on sys.path cannot shadow the installed
 #    package. GitHub runs the container with the workspace (/github/workspace) as working
 #    directory; every configured path resolves against it.
 COPY entrypoint.py /app/entrypoint.py
+# The image's name and tag, shown in the PR comment's footer ("built from source" for uses: ./).
+ENV QUANTZERO_IMAGE=${QUANTZERO_IMAGE}
 WORKDIR /github/workspace
 ENTRYPOINT ["python", "/app/entrypoint.py"]

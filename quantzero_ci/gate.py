@@ -68,12 +68,14 @@ def run_gate(
     stage: StageHook | None = None,
     workspace: Path | None = None,
     extra_outputs: Mapping[str, bytes] | None = None,
+    runtime: Mapping[str, str] | None = None,
 ) -> GateOutcome:
     """Run the whole gate and write certificate.json, certificate.pdf, comment.md and the model.
 
     The signing key, the output directory (inside `workspace` when given) and the data are checked
     before any work. The outputs (and `extra_outputs`, name → bytes) are written into a staging
     folder and moved into place as one set at the end; a run that fails leaves none of them.
+    `runtime` (e.g. the action's image) joins the report's ``tool`` section.
     """
     import torch
 
@@ -90,6 +92,11 @@ def run_gate(
             check_data(config)
             with fixed_threads(latency_threads()), torch.no_grad():
                 report = _run(config, baseline, timer, paths)
+        report = {
+            **report,
+            "tool": {**report["tool"], **(runtime or {})},
+            "timings": _timings(timer),
+        }
         report = _finish(report, signing_key_pem, config, timer, paths, outputs)
         for name, data in (extra_outputs or {}).items():
             outputs.staged(name).write_bytes(data)
@@ -127,6 +134,12 @@ class _StageTimer:
         with self.hook(name) if self.hook else nullcontext():
             yield
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+def _timings(timer: _StageTimer) -> dict[str, Any]:
+    """Wall seconds per stage so far (certify, which writes the report, is not in it yet)."""
+    stages = {name: round(seconds, 3) for name, seconds in timer.seconds.items()}
+    return {"stages_s": stages, "total_s": round(sum(stages.values()), 3), "excludes": "certify"}
 
 
 def _output_paths(config: Config, workspace: Path | None, extra: tuple[str, ...] = ()) -> OutputSet:

@@ -9,6 +9,7 @@ problem (any failure to reach or understand it, or its time budget running out) 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
@@ -27,7 +28,13 @@ from quantzero_ci.github.api import (
 from quantzero_ci.github.comment import marker, upsert_comment
 from quantzero_ci.github.event import EventContext, load_event
 from quantzero_ci.github.inputs import ActionInputs, parse_inputs
-from quantzero_ci.github.outputs import action_outputs, append_file_commands, display_path
+from quantzero_ci.github.outputs import (
+    action_outputs,
+    append_file_commands,
+    display_path,
+    relative_text,
+)
+from quantzero_ci.github.ownership import hand_over
 from quantzero_ci.github.summary import append_summary, failure_markdown, warning_markdown
 
 TITLE = "QuantZero CI"
@@ -45,6 +52,7 @@ class _Runner:
         self.stdout = stdout
         self.summary = _file(environ, "GITHUB_STEP_SUMMARY")
         self.outputs = _file(environ, "GITHUB_OUTPUT")
+        self.written: list[Path] = []  # folders the run may write into, handed over at the end
 
     def emit(self, line: str) -> None:
         self.stdout.write(line + "\n")
@@ -78,11 +86,33 @@ def main(environ: Mapping[str, str], *, stdout: TextIO | None = None) -> int:
     try:
         return _run(environ, workspace, runner)
     except QuantZeroError as problem:
-        return _failed(runner, str(problem), problem.exit_code)
+        return _failed(runner, relative_text(str(problem), workspace), problem.exit_code)
     except Exception as bug:
         if debug_requested(environ):
             sys.stderr.write(traceback_text(bug))
-        return _failed(runner, internal_error(bug, "the QuantZero CI action"), EXIT_INTERNAL)
+        message = relative_text(internal_error(bug, "the QuantZero CI action"), workspace)
+        return _failed(runner, message, EXIT_INTERNAL)
+    finally:
+        _hand_over(runner, workspace)
+
+
+def _hand_over(runner: _Runner, workspace: Path) -> None:
+    """Give what the run wrote to the workspace's owner, so the runner user can delete it."""
+    written = [
+        path
+        for folder in runner.written
+        for path in (folder, *folder.parent.glob(f".{folder.name}.staging-*"))
+    ]
+    try:
+        hand_over(written, workspace)
+    except OSError as problem:
+        runner.emit(
+            ann.warning(
+                f"could not give the output files to the workspace's owner ({problem}); "
+                "a later checkout may not be able to delete them.",
+                title=f"{TITLE}: file ownership",
+            )
+        )
 
 
 def _failed(runner: _Runner, message: str, exit_code: int) -> int:
@@ -102,6 +132,7 @@ def _run(environ: Mapping[str, str], workspace: Path, runner: _Runner) -> int:
 
     inputs = parse_inputs(environ, workspace)
     config = load_config(inputs.config_path, inputs.overrides, base_dir=workspace)
+    runner.written.append(Path(os.path.abspath(config.output_dir)))
     signing_key_pem = _signing_key(inputs, config)
     check_signing_key(signing_key_pem)  # before any work
     event = load_event(environ)
@@ -130,6 +161,7 @@ def _run(environ: Mapping[str, str], workspace: Path, runner: _Runner) -> int:
         stage=runner.group,
         workspace=workspace,
         extra_outputs=extra,
+        runtime=_runtime(environ),
     )
     report = outcome.report
     comment_markdown = outcome.comment_md.read_text(encoding="utf-8")
@@ -259,6 +291,12 @@ def _post_comment(
             return None
         runner.emit(f"Comment {result.action}: {result.url}")
     return result.url
+
+
+def _runtime(environ: Mapping[str, str]) -> dict[str, str]:
+    """The image the action runs in (set by the Dockerfile), for the comment's footer."""
+    image = environ.get("QUANTZERO_IMAGE", "").strip()
+    return {"image": image} if image else {}
 
 
 def _workflow(environ: Mapping[str, str]) -> str:

@@ -84,6 +84,17 @@ def format_number(value: object) -> str:
     raise InputError(f"Output value {value!r} is not a number.")
 
 
+def relative_text(text: str, workspace: Path) -> str:
+    """``text`` with the workspace's absolute paths written relative to it (``nope/x.yml``).
+
+    A message from inside the container would otherwise name ``/github/workspace/...``, a path
+    that does not exist on the runner; the folder itself becomes "the repository root".
+    """
+    for root in dict.fromkeys((str(workspace), str(workspace.resolve()))):
+        text = text.replace(root.rstrip("/") + "/", "").replace(root, "the repository root")
+    return text
+
+
 def display_path(path: Path, workspace: Path) -> str:
     """``path`` relative to the workspace (what later steps on the runner see), else absolute.
 

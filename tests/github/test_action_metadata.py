@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 from quantzero_ci.github.inputs import INPUT_NAMES
 from quantzero_ci.github.outputs import action_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
+SOURCE_ACTION = ROOT / ".github" / "actions" / "source" / "action.yml"
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "github-action.json").read_text("utf-8"))
 
 
@@ -40,10 +47,22 @@ def test_the_schema_rejects_broken_metadata(action: dict, broken: dict) -> None:
         jsonschema.validate({**action, **broken}, SCHEMA, cls=jsonschema.Draft7Validator)
 
 
-def test_docker_action_points_at_the_dockerfile(action: dict) -> None:
-    assert action["runs"] == {"using": "docker", "image": "Dockerfile"}
+def test_docker_action_runs_the_published_image_of_this_version(action: dict) -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["version"]
+    assert action["runs"] == {
+        "using": "docker",
+        "image": f"docker://ghcr.io/quantzero/quantzero-ci:{version}",
+    }
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert 'ENTRYPOINT ["python", "/app/entrypoint.py"]' in dockerfile
+
+
+def test_the_source_action_is_the_same_action_built_from_the_dockerfile(action: dict) -> None:
+    source = yaml.safe_load(SOURCE_ACTION.read_text(encoding="utf-8"))
+    jsonschema.validate(source, SCHEMA, cls=jsonschema.Draft7Validator)
+    assert source["runs"] == {"using": "docker", "image": "../../../Dockerfile"}
+    assert (SOURCE_ACTION.parent / source["runs"]["image"]).resolve() == ROOT / "Dockerfile"
+    assert source["inputs"] == action["inputs"] and source["outputs"] == action["outputs"]
 
 
 def test_inputs_are_kebab_case_described_and_read_by_the_adapter(action: dict) -> None:

@@ -20,7 +20,12 @@ def index_of(prefix: str) -> int:
 
 
 def test_slim_base_with_git_only() -> None:
-    assert INSTRUCTIONS[0] == "FROM python:3.11-slim"
+    # the release build passes BASE_IMAGE pinned by digest (.github/workflows/image.yml)
+    assert INSTRUCTIONS[:2] == ["ARG BASE_IMAGE=python:3.11-slim", "FROM ${BASE_IMAGE}"]
+    release = (ROOT / ".github" / "workflows" / "image.yml").read_text(encoding="utf-8")
+    assert (
+        "BASE_IMAGE=${{ steps.base.outputs.image }}" in release and "image=$BASE@$digest" in release
+    )
     apt = next(line for line in INSTRUCTIONS if "apt-get install" in line)
     assert "--no-install-recommends git" in apt and "rm -rf /var/lib/apt/lists/*" in apt
 
@@ -48,6 +53,19 @@ def test_dependencies_before_source_and_package_install() -> None:
     )
     assert index_of("COPY pyproject.toml") < deps < index_of("COPY quantzero_ci") < package
     assert index_of("COPY templates") < package
+
+
+def test_the_build_fails_when_cuda_libraries_got_in() -> None:
+    check = next(line for line in INSTRUCTIONS if "torch.version.cuda" in line)
+    assert INSTRUCTIONS.index(check) > index_of(
+        "RUN pip install --no-cache-dir -c constraints.txt ."
+    )
+    assert "nvidia-" in check and "triton" in check and "exit 1" in check
+
+
+def test_the_image_names_itself_for_the_comment() -> None:
+    assert 'ARG QUANTZERO_IMAGE="built from source"' in INSTRUCTIONS
+    assert "ENV QUANTZERO_IMAGE=${QUANTZERO_IMAGE}" in INSTRUCTIONS
 
 
 def test_entrypoint_alone_in_app_and_unbuffered() -> None:
