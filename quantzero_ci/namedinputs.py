@@ -118,13 +118,17 @@ def pack(
             )
         count = int(tensor.shape[0])
         flat = tensor.reshape(count, -1)
-        if not flat.is_floating_point() and dtype == torch.float32:
-            if flat.numel() and int(flat.abs().max()) >= FLOAT_EXACT_LIMIT:
-                raise InputError(
-                    f"{field}: {path.name} input {spec.name!r} holds integers of 2^24 or more, "
-                    "which a mixed float/integer input cannot carry exactly. Declare every input "
-                    "as an integer dtype, or rescale it."
-                )
+        if (
+            not flat.is_floating_point()
+            and dtype == torch.float32
+            and flat.numel()
+            and int(flat.abs().max()) >= FLOAT_EXACT_LIMIT
+        ):
+            raise InputError(
+                f"{field}: {path.name} input {spec.name!r} holds integers of 2^24 or more, "
+                "which a mixed float/integer input cannot carry exactly. Declare every input "
+                "as an integer dtype, or rescale it."
+            )
         parts.append(flat.to(dtype))
     if not count:
         raise InputError(f"{field}: {path.name} holds no inputs.")

@@ -19,7 +19,7 @@ from quantzero_ci.gate import run_gate
     ],
 )
 def test_gate_measures(text_project, consistency, output, unit) -> None:
-    root, write = text_project
+    _root, write = text_project
     outcome = run_gate(load_config(write(consistency, output)))
     report = json.loads(outcome.certificate_json.read_text())
     c = report["consistency"]
@@ -43,7 +43,7 @@ def test_gate_measures(text_project, consistency, output, unit) -> None:
 
 
 def test_cosine_threshold_applies(text_project) -> None:
-    root, write = text_project
+    _root, write = text_project
     outcome = run_gate(load_config(write({"measure": "cosine", "min_cosine": 1.0}, min_pcs=0.99)))
     assert not outcome.passed
     assert json.loads(outcome.certificate_json.read_text())["consistency"]["pcs"] < 0.99

@@ -12,7 +12,7 @@ from tests.text import tinybert
 
 
 def test_trust_remote_code_refused(text_project) -> None:
-    root, write = text_project
+    _root, write = text_project
     path = write()
     path.write_text(path.read_text().replace("model:\n", "model:\n  trust_remote_code: true\n"))
     with pytest.raises(ConfigError, match=r"model\.trust_remote_code"):
@@ -20,7 +20,7 @@ def test_trust_remote_code_refused(text_project) -> None:
 
 
 def test_unknown_measure_and_bad_dtype(text_project) -> None:
-    root, write = text_project
+    _root, write = text_project
     with pytest.raises(ConfigError, match=r"consistency\.measure"):
         load_config(write({"measure": "bleu"}))
     path = write()
@@ -52,7 +52,7 @@ def test_missing_named_input_and_wrong_length(text_project) -> None:
 
 
 def test_token_top1_needs_token_logits(text_project) -> None:
-    root, write = text_project
+    _root, write = text_project
     with pytest.raises(InputError, match=r"token-top1 needs N×T×C"):
         run_gate(load_config(write({"measure": "token-top1"}, output="pooler_output")))
 
@@ -73,7 +73,7 @@ def test_hf_directory_without_safetensors_refused(tmp_path) -> None:
     from quantzero_ci.hfload import load_hf_directory
 
     (tmp_path / "config.json").write_text('{"architectures": ["BertModel"]}')
-    with pytest.raises(InputError, match="no .safetensors"):
+    with pytest.raises(InputError, match=r"no \.safetensors"):
         load_hf_directory(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"")
     (tmp_path / "config.json").write_text('{"auto_map": {"AutoModel": "x.Y"}}')
