@@ -10,8 +10,9 @@ measure other than ``top1``, ``auto`` takes this documented route instead:
    matmuls stay FP32 (their INT8 kernels would need static ranges and buy little on CPU).
 2. The plan is verified on the calibration inputs' planning split (odd-indexed inputs, as
    ``auto`` uses them) with the configured measure. When it misses the target, the Linear layers
-   are raised back to FP32 from the output end, a quarter of them at a time, until the planning
-   score reaches the target (or none is left). The evaluation inputs decide nothing.
+   whose dynamic INT8 alone moves the output most (relative error on up to 16 planning inputs)
+   are raised back to FP32, an eighth of them at a time, until the planning score reaches the
+   target (or none is left). The evaluation inputs decide nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from quantzero_ci.neuroquant.policy import LayerDecision, Plan
 
 Score = Callable[[nn.Module, nn.Module, Sequence[torch.Tensor]], float]
 ROUTE = "dynamic-int8-linear"
+STEPS = 8
+SENSITIVITY_INPUTS = 16
 NOTE = (
     "Text/embedding route of the auto planner: every Linear layer that runs faster in INT8 on the "
     "deployment hardware was quantized weights-only with dynamic INT8 (activations quantized per "
@@ -56,8 +59,9 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
     batches = list(request.calibration or [])
     planning = [b[1::2] for b in batches if int(b.shape[0]) > 1] or batches
     rounds: list[dict[str, Any]] = []
-    chosen = list(candidates)
-    step = max(1, len(candidates) // 4)
+    errors = _errors(request.model, candidates, planning, request.backend) if planning else {}
+    chosen = sorted(candidates, key=lambda n: errors.get(n, 0.0))  # least sensitive first
+    step = max(1, len(candidates) // STEPS)
     while True:
         model = _build(request.model, chosen, request.backend)
         value = score(request.model, model, planning) if planning else None
@@ -66,6 +70,7 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
         if value is None or value >= request.target_pcs or not chosen:
             break
         chosen = chosen[:-step] if len(chosen) > step else []
+    chosen = [n for n in candidates if n in set(chosen)]
     plan = _plan(layers, set(candidates), set(chosen), request)
     notes = [NOTE]
     if value is not None and value < request.target_pcs:
@@ -92,6 +97,35 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
         model=model, plan=plan, method=DYNAMIC, backend=request.backend, notes=()
     )
     return Planned(plan=plan, compressed=result, observe_inputs=0, info=info, notes=tuple(notes))
+
+
+def _errors(
+    model: nn.Module, layers: Sequence[str], planning: Sequence[torch.Tensor], backend: str
+) -> dict[str, float]:
+    """Each layer's relative output error with it alone in dynamic INT8 (a few planning inputs)."""
+    from quantzero_ci.neuroquant.quantize import quantized_engine
+
+    probe = torch.cat(list(planning))[:SENSITIVITY_INPUTS]
+    modules = dict(model.named_modules())
+    errors = {}
+    with torch.inference_mode():
+        reference = model(probe).float()
+        scale = float(reference.norm()) or 1.0
+        for name in layers:
+            path = module_path(name)
+            parent, _, child = path.rpartition(".")
+            owner = modules[parent] if parent else model
+            original = modules[path]
+            with quantized_engine(backend):
+                quantized = copy.deepcopy(original)
+                holder = nn.Sequential(quantized)
+                fx_int8.quantize_dynamic_layers(holder, ["0"])
+                setattr(owner, child, holder[0])
+                try:
+                    errors[name] = float((model(probe).float() - reference).norm()) / scale
+                finally:
+                    setattr(owner, child, original)
+    return errors
 
 
 def _pays(layer: Any, request: PlanRequest) -> bool:
