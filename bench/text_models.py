@@ -136,7 +136,7 @@ def main() -> None:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     texts = sentences(400)
     print(
-        f"| measure | hardware | runs | score (median) | cosine min / p1 | carbon reduction % | passed | gate s (median) |"
+        "| measure | hardware | runs | score (median) | cosine min / p1 | carbon reduction % | passed | gate s (median) |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for measure, hardware in (
