@@ -22,8 +22,12 @@ from quantzero_ci.neuroquant.policy import CUSTOM_MODE, MODES
 
 CONFIG_VERSION = 1
 DEFAULT_CONFIG_NAME = ".quantzero.yml"
-MODEL_FORMATS = ("state_dict", "torchscript", "torchvision", "pickle")
+MODEL_FORMATS = ("state_dict", "torchscript", "torchvision", "pickle", "huggingface")
+INPUT_DTYPES = ("int64", "int32", "int16", "int8", "uint8", "bool", "float32", "float16")
+MEASURES = ("top1", "token-top1", "cosine", "neighbours")
+POOLINGS = ("mean", "cls", "none")
 TOP_LEVEL_KEYS = {
+    "consistency",
     "version",
     "model",
     "data",
@@ -47,6 +51,25 @@ class ModelConfig:
     trust_pickle: bool = False
     input_shape: tuple[int, ...] = ()
     output: str | None = None  # the key (dict outputs) or index (tuples) of the logits
+    inputs: tuple[InputSpec, ...] = ()  # named inputs (packed into one tensor), else one tensor
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One named model input: its batch-1 shape and dtype."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class ConsistencyConfig:
+    """What the gate compares between FP32 and compressed, and how (`gate.min_pcs` applies)."""
+
+    measure: str = "top1"
+    min_cosine: float = 0.99
+    pooling: str = "mean"  # how an N×T×H output becomes one embedding per input
 
 
 @dataclass(frozen=True)
@@ -99,6 +122,7 @@ class Config:
     gate: GateConfig
     output_dir: Path
     base_dir: Path
+    consistency: ConsistencyConfig = ConsistencyConfig()
     config_path: Path | None = None
     signing_key: Path | None = None
 
@@ -177,7 +201,8 @@ def _build(
     if version != CONFIG_VERSION:
         raise ConfigError("version", f"{version!r} is not supported", "Set version: 1.")
     sections = {
-        key: _section(raw, key) for key in ("model", "data", "deployment", "compression", "gate")
+        key: _section(raw, key)
+        for key in ("model", "data", "deployment", "compression", "gate", "consistency")
     }
     if isinstance(raw.get("model"), str):
         sections["model"] = {"path": raw["model"]}
@@ -214,6 +239,7 @@ def _build(
         deployment=_deployment(sections["deployment"]),
         compression=_compression(sections["compression"]),
         gate=_gate(sections["gate"]),
+        consistency=_consistency(sections["consistency"]),
         output_dir=output_dir,
         base_dir=file_dir,
         config_path=config_path,
@@ -233,7 +259,7 @@ def _section(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 def _model_override(section: dict[str, Any], value: str) -> dict[str, Any]:
-    kept = ("input_shape", "trust_pickle", "factory", "output")
+    kept = ("input_shape", "trust_pickle", "factory", "output", "inputs")
     updated = {k: v for k, v in section.items() if k in kept}
     if value.startswith("torchvision:"):
         updated.pop("factory", None)
@@ -257,8 +283,25 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
     _known(
         section,
         "model",
-        {"path", "factory", "torchvision", "trust_pickle", "input_shape", "format", "output"},
+        {
+            "path",
+            "factory",
+            "torchvision",
+            "trust_pickle",
+            "input_shape",
+            "format",
+            "output",
+            "inputs",
+            "trust_remote_code",
+        },
     )
+    if section.get("trust_remote_code") not in (None, False, "false", "False"):
+        raise ConfigError(
+            "model.trust_remote_code",
+            "is refused: QuantZero CI never runs a model repository's own Python code",
+            "Remove trust_remote_code; use a model whose architecture ships with transformers, "
+            "or a state_dict + model.factory from your own repository.",
+        )
     output = section.get("output")
     if output is not None and (isinstance(output, bool) or not str(output).strip()):
         raise ConfigError(
@@ -274,8 +317,26 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
     arch = section.get("torchvision")
     factory = section.get("factory")
     trust = _bool(section.get("trust_pickle", False), "model.trust_pickle")
-    shape = _shape(section.get("input_shape"))
+    inputs = _inputs(section.get("inputs"))
+    if inputs:
+        if section.get("input_shape") is not None:
+            raise ConfigError(
+                "model.input_shape",
+                "is given together with model.inputs",
+                "Give each named input's shape under model.inputs and remove model.input_shape.",
+            )
+        shape = (1, sum(_prod(s.shape[1:]) for s in inputs))
+    else:
+        shape = _shape(section.get("input_shape"))
     path = _path(path_value, "model.path", base) if path_value else None
+    if path is not None and path.is_dir() and section.get("format") in (None, "huggingface"):
+        section = {**section, "format": "huggingface"}
+    if section.get("format") == "huggingface" and factory is not None:
+        raise ConfigError(
+            "model.factory",
+            "does not apply to a Hugging Face model directory",
+            "Remove model.factory: the directory's config.json names the architecture.",
+        )
     if arch is not None:
         fmt = "torchvision"
         if not isinstance(arch, str) or not arch.strip():
@@ -324,6 +385,73 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
         trust_pickle=trust,
         input_shape=shape,
         output=None if output is None else str(output).strip(),
+        inputs=inputs,
+    )
+
+
+def _prod(values: tuple[int, ...]) -> int:
+    out = 1
+    for value in values:
+        out *= value
+    return out
+
+
+def _inputs(value: object) -> tuple[InputSpec, ...]:
+    """`model.inputs`: name → {shape: [1, ...], dtype: int64}, in the model's argument order."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(
+            "model.inputs",
+            "must map each input name to its shape and dtype",
+            "e.g. inputs: {input_ids: {shape: [1, 128], dtype: int64}, "
+            "attention_mask: {shape: [1, 128], dtype: int64}}.",
+        )
+    specs = []
+    for name, spec in value.items():
+        field = f"model.inputs.{name}"
+        if not isinstance(spec, dict):
+            raise ConfigError(field, "must be a mapping", "e.g. {shape: [1, 128], dtype: int64}.")
+        _known(spec, field, {"shape", "dtype"})
+        shape = _shape(spec.get("shape"), f"{field}.shape")
+        dtype = str(spec.get("dtype", "float32")).strip().removeprefix("torch.")
+        if dtype not in INPUT_DTYPES:
+            raise ConfigError(
+                f"{field}.dtype",
+                f"{dtype!r} is not supported",
+                f"Use one of: {', '.join(INPUT_DTYPES)}.",
+            )
+        specs.append(InputSpec(name=str(name), shape=shape, dtype=dtype))
+    return tuple(specs)
+
+
+def _consistency(section: dict[str, Any]) -> ConsistencyConfig:
+    _known(section, "consistency", {"measure", "min_cosine", "pooling"})
+    measure = str(section.get("measure", "top1")).strip().replace("_", "-")
+    measure = "neighbours" if measure == "neighbors" else measure
+    if measure not in MEASURES:
+        raise ConfigError(
+            "consistency.measure",
+            f"{section.get('measure')!r} is not a consistency measure",
+            f"Use one of: {', '.join(MEASURES)} (cosine or neighbours for embeddings).",
+        )
+    pooling = str(section.get("pooling", "mean")).strip()
+    if pooling not in POOLINGS:
+        raise ConfigError(
+            "consistency.pooling",
+            f"{pooling!r} is not a pooling",
+            f"Use one of: {', '.join(POOLINGS)}.",
+        )
+    if "min_cosine" in section and measure != "cosine":
+        raise ConfigError(
+            "consistency.min_cosine",
+            f"applies to measure cosine, not {measure}",
+            "Remove min_cosine, or set measure: cosine.",
+        )
+    return ConsistencyConfig(
+        measure=measure,
+        min_cosine=_number(section.get("min_cosine", 0.99), "consistency.min_cosine", -1.0, 1.0),
+        pooling=pooling,
     )
 
 
@@ -498,10 +626,10 @@ def _gate(section: dict[str, Any]) -> GateConfig:
     )
 
 
-def _shape(value: object) -> tuple[int, ...]:
+def _shape(value: object, field: str = "model.input_shape") -> tuple[int, ...]:
     if value is None:
         raise ConfigError(
-            "model.input_shape",
+            field,
             "is missing",
             "Give the shape of one batch-1 input, e.g. input_shape: [1, 3, 224, 224].",
         )
@@ -512,13 +640,11 @@ def _shape(value: object) -> tuple[int, ...]:
             if part
         ]
     if not isinstance(value, (list, tuple)) or not value:
-        raise ConfigError(
-            "model.input_shape", f"{value!r} is not a list of sizes", "e.g. [1, 3, 224, 224]."
-        )
-    shape = tuple(_int(v, "model.input_shape", 1, 1_000_000) for v in value)
+        raise ConfigError(field, f"{value!r} is not a list of sizes", "e.g. [1, 3, 224, 224].")
+    shape = tuple(_int(v, field, 1, 1_000_000) for v in value)
     if shape[0] != 1:
         raise ConfigError(
-            "model.input_shape",
+            field,
             f"starts with batch size {shape[0]}",
             f"Use batch size 1: {[1, *shape[1:]]}.",
         )

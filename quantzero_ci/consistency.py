@@ -52,6 +52,7 @@ class Pass:
     batch_sizes: tuple[int, ...]
     finite: torch.Tensor | None = None
     classes: int | None = None
+    outputs: torch.Tensor | None = None  # the raw outputs, when a measure needs them
 
     def median_ms_per_input(self) -> float | None:
         """Median per-input latency over the batches after the warm-up; None with one batch."""
@@ -76,8 +77,25 @@ class Verification:
     threads: int
     inputs: int = 0
     positions: int = 1
+    measure: str = "top1"
+    definition: str | None = None  # a measure's own definition (measures.DEFINITIONS)
+    measure_extra: Mapping | None = None
 
     def consistency_dict(self) -> dict:
+        if self.definition is not None:
+            return {
+                "pcs": self.pcs,
+                "ci95": list(self.pcs_ci95),
+                "matches": self.matches,
+                "n": self.n,
+                "unit": "tokens" if self.measure == "token-top1" else "inputs",
+                "inputs": self.inputs or self.n,
+                "positions_per_input": self.positions,
+                "interval": "Wilson score, 95%",
+                "measure": self.measure,
+                "definition": self.definition,
+                **dict(self.measure_extra or {}),
+            }
         per_position = self.positions > 1
         return {
             "pcs": self.pcs,
@@ -134,8 +152,12 @@ def fixed_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def run_pass(model: nn.Module, batches: Sequence[torch.Tensor]) -> Pass:
-    """One forward pass per batch: top-1 classes, their finiteness, and wall time per batch."""
+def run_pass(
+    model: nn.Module, batches: Sequence[torch.Tensor], *, keep_outputs: bool = False
+) -> Pass:
+    """One forward pass per batch: top-1 classes, their finiteness, and wall time per batch
+    (and the outputs themselves with `keep_outputs`)."""
+    kept: list[torch.Tensor] = []
     predictions: list[torch.Tensor] = []
     finite: list[torch.Tensor] = []
     classes: int | None = None
@@ -146,6 +168,8 @@ def run_pass(model: nn.Module, batches: Sequence[torch.Tensor]) -> Pass:
             logits = model(batch)
             seconds.append(time.perf_counter() - start)
             top1, ok, classes = _top1(logits, int(batch.shape[0]))
+            if keep_outputs:
+                kept.append(_logits(logits).float())
             predictions.append(top1)
             finite.append(ok)
     return Pass(
@@ -154,6 +178,7 @@ def run_pass(model: nn.Module, batches: Sequence[torch.Tensor]) -> Pass:
         tuple(int(b.shape[0]) for b in batches),
         finite=torch.cat(finite),
         classes=classes,
+        outputs=torch.cat(kept) if keep_outputs else None,
     )
 
 

@@ -194,13 +194,21 @@ def _run(
     shape = config.model.input_shape
     with stage("load"):
         loaded = load_model(config.model)
-        evaluation = load_dataset(config.data.evaluation, "data.evaluation", shape)
+        evaluation = load_dataset(
+            config.data.evaluation, "data.evaluation", shape, config.model.inputs
+        )
         calibration = (
-            load_dataset(config.data.calibration, "data.calibration", shape)
+            load_dataset(config.data.calibration, "data.calibration", shape, config.model.inputs)
             if config.data.calibration
             else None
         )
         example = (calibration or evaluation).inputs[:1]
+        from dataclasses import replace as _replace
+
+        from quantzero_ci import textgate
+
+        loaded = _replace(loaded, module=textgate.embedding_model(loaded.module, config, example))
+        pooling = textgate.applied_pooling(loaded.module, config)
     with stage("profile"):
         profile = profile_model(loaded.module, example)
         _require_finite_example(
@@ -218,7 +226,7 @@ def _run(
         else config.gate.min_pcs
     )
     with stage("plan"):
-        planned = planners.make(
+        planned = (textgate.plan if textgate.uses_text_route(config) else _make)(
             planners.PlanRequest(
                 profile=profile,
                 mode=config.compression.mode,
@@ -229,7 +237,9 @@ def _run(
                 model=loaded.module,
                 example=example,
                 calibration=calib_batches,
-            )
+            ),
+            config,
+            pooling,
         )
         plan = planned.plan
     with stage("quantize"):
@@ -252,9 +262,10 @@ def _run(
     batches = evaluation.batches(batch_size)
     with stage("verify"):
         start = time.perf_counter()
-        before = run_pass(loaded.module, batches)
+        keep = textgate.keeps_outputs(config)
+        before = run_pass(loaded.module, batches, keep_outputs=keep)
         with quantized_engine(result.backend):
-            after = run_pass(shipped, batches)
+            after = run_pass(shipped, batches, keep_outputs=keep)
         stage.forward_seconds += time.perf_counter() - start
         verification = compare_passes(
             before, after, evaluation.labels, batch_size=batch_size, threads=latency_threads()
@@ -263,6 +274,11 @@ def _run(
         if differs.ndim > 1:  # per-position predictions: an input changed if any position did
             differs = differs.flatten(1).any(1)
         changed = differs.nonzero().flatten().tolist()
+        verification, measured_changed = textgate.apply_measure(
+            verification, before, after, batches, config, pooling
+        )
+        if measured_changed is not None:
+            changed = measured_changed
     with stage("latency"):
         start = time.perf_counter()
         latency1 = batch1(
@@ -354,8 +370,17 @@ def _run(
         f'model = torch.jit.load("{COMPRESSED_MODEL}")'
     )
     report["latency"]["batch1"] = latency1
+    sequence = textgate.sequence_facts(batches, config)
+    if sequence is not None:
+        report["model"]["inputs"] = sequence
     report["latency"]["slower_warning"] = _slower_warning(latency1, hardware.quant_backend)
     return report
+
+
+def _make(request: Any, _config: Config, _pooling: str) -> Any:
+    from quantzero_ci.neuroquant import planners
+
+    return planners.make(request)
 
 
 def _require_finite_example(model: Any, example: Any, field: str) -> None:

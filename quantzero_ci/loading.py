@@ -69,10 +69,12 @@ def state_dict_bytes(module: nn.Module) -> bytes:
 def load_model(config: ModelConfig, path_override: Path | None = None) -> LoadedModel:
     """Build the FP32 model described by `config` (eval mode, CPU)."""
     path = path_override or config.path
-    if path is not None and not path.is_file():
+    if path is not None and not path.is_file() and config.format != "huggingface":
         raise InputError(
             f"model.path: {path} does not exist. Check the path in your config or --model."
         )
+    if config.format == "huggingface":
+        return _huggingface(config, path)
     if config.format == "torchvision":
         module, note = _torchvision(config.torchvision or "", path)
     elif config.format == "state_dict":
@@ -85,12 +87,43 @@ def load_model(config: ModelConfig, path_override: Path | None = None) -> Loaded
             "loaded from a pickled full module (model.trust_pickle: true)",
         )
     module.eval()
-    if config.input_shape:
-        module = select_logits(module, config.input_shape, config.output)
+    module = _one_tensor(module, config)
     if path is not None:
         return LoadedModel(module, file_sha256(path), path.stat().st_size, note)
     blob = state_dict_bytes(module)
     return LoadedModel(module, hashlib.sha256(blob).hexdigest(), len(blob), note)
+
+
+def _one_tensor(module: nn.Module, config: ModelConfig) -> nn.Module:
+    """Named inputs packed into one tensor, and the chosen output of a dict or tuple."""
+    if config.inputs:
+        from quantzero_ci.namedinputs import PackedInputs, probe
+
+        return select_logits(
+            PackedInputs(module, config.inputs).eval(), probe(config.inputs), config.output
+        )
+    if config.input_shape:
+        return select_logits(module, config.input_shape, config.output)
+    return module
+
+
+def _huggingface(config: ModelConfig, path: Path | None) -> LoadedModel:
+    from quantzero_ci.hfload import directory_sha256, load_hf_directory
+
+    if path is None or not path.is_dir():
+        raise InputError(
+            f"model.path: {path} is not a directory. A Hugging Face model is a directory with "
+            "config.json and model.safetensors."
+        )
+    if not config.inputs:
+        raise InputError(
+            "model.inputs: a Hugging Face model takes named inputs. Declare them, e.g. inputs: "
+            "{input_ids: {shape: [1, 128], dtype: int64}, attention_mask: {shape: [1, 128], "
+            "dtype: int64}}."
+        )
+    module = _one_tensor(load_hf_directory(path), config)
+    sha, size = directory_sha256(path)
+    return LoadedModel(module, sha, size, "Hugging Face model directory, loaded offline")
 
 
 def _torchvision(name: str, weights: Path | None) -> tuple[nn.Module, str | None]:
@@ -272,29 +305,46 @@ def dataset_cache() -> Iterator[None]:
         _DATASETS.reset(token)
 
 
-def load_dataset(path: Path, field: str, input_shape: tuple[int, ...]) -> Dataset:
+def load_dataset(
+    path: Path, field: str, input_shape: tuple[int, ...], specs: tuple = ()
+) -> Dataset:
     """Read `.pt` (tensor or {inputs, labels}), `.npy` or `.npz`, and check it fits `input_shape`."""
     cache = _DATASETS.get()
     if cache is None or not path.is_file():
-        return _load_dataset(path, field, input_shape)
+        return _load_dataset(path, field, input_shape, specs)
     info = path.stat()
-    key = (str(path.resolve()), field, tuple(input_shape), info.st_size, info.st_mtime_ns)
+    key = (str(path.resolve()), field, tuple(input_shape), specs, info.st_size, info.st_mtime_ns)
     if key not in cache:
-        cache[key] = _load_dataset(path, field, input_shape)
+        cache[key] = _load_dataset(path, field, input_shape, specs)
     return cache[key]
 
 
-def _load_dataset(path: Path, field: str, input_shape: tuple[int, ...]) -> Dataset:
+def _load_dataset(
+    path: Path, field: str, input_shape: tuple[int, ...], specs: tuple = ()
+) -> Dataset:
     if not path.is_file():
         raise InputError(f"{field}: {path} does not exist. Check the path in your config.")
     suffix = path.suffix.lower()
-    if suffix in (".pt", ".pth"):
+    if specs:
+        from quantzero_ci.namedinputs import pack, read_named
+
+        if suffix in (".pt", ".pth"):
+            tensors, labels = read_named(path, field, _safe_load(path, field))
+        elif suffix == ".npz":
+            tensors, labels = _named_npz(path, field)
+        else:
+            raise InputError(
+                f"{field}: {path.name}: named inputs (model.inputs) need a .pt dict or an .npz."
+            )
+        inputs = pack(tensors, specs, path, field)
+    elif suffix in (".pt", ".pth"):
         inputs, labels = _split_payload(_safe_load(path, field), path, field)
     elif suffix in (".npy", ".npz"):
         inputs, labels = _numpy_payload(path, field)
     else:
         raise InputError(f"{field}: {path.name} has an unsupported type. Use .pt, .npy or .npz.")
-    inputs = _as_float_tensor(inputs, path, field)
+    if not specs:
+        inputs = _as_float_tensor(inputs, path, field)
     expected = tuple(input_shape[1:])
     if tuple(inputs.shape[1:]) != expected:
         raise InputError(
@@ -353,6 +403,16 @@ def _split_payload(payload: object, path: Path, field: str) -> tuple[object, obj
     raise InputError(
         f"{field}: {path.name} must hold a tensor or a dict with 'inputs' (and optional 'labels')."
     )
+
+
+def _named_npz(path: Path, field: str) -> tuple[dict[str, object], object | None]:
+    try:
+        with np.load(path, allow_pickle=False) as loaded:
+            arrays = {key: loaded[key] for key in loaded.files}
+    except Exception as exc:
+        raise InputError(f"{field}: cannot read {path} ({exc}). Save numeric arrays.") from None
+    labels = arrays.pop("labels", None)
+    return arrays, labels
 
 
 def _numpy_payload(path: Path, field: str) -> tuple[object, object | None]:

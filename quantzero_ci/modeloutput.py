@@ -31,11 +31,17 @@ class SelectOutput(nn.Module):
         return self.model(x)[self.key]
 
 
-def select_logits(module: nn.Module, input_shape: tuple[int, ...], key: str | None) -> nn.Module:
-    """`module`, or `module` wrapped so that it returns one tensor (one probe forward pass)."""
+def select_logits(
+    module: nn.Module, input_shape: tuple[int, ...] | torch.Tensor, key: str | None
+) -> nn.Module:
+    """`module`, or `module` wrapped so that it returns one tensor (one probe forward pass on
+    zeros of `input_shape`, or on the probe tensor given)."""
+    probe = input_shape if isinstance(input_shape, torch.Tensor) else torch.zeros(input_shape)
+    if isinstance(input_shape, torch.Tensor):
+        input_shape = tuple(input_shape.shape)
     try:
         with torch.no_grad():
-            output = module(torch.zeros(input_shape))
+            output = module(probe)
     except (Exception, SystemExit) as exc:
         raise InputError(
             f"model: a forward pass on an input of model.input_shape {list(input_shape)} raised "

@@ -36,7 +36,7 @@ def check_data(config: Config) -> None:
             "(and labels for accuracy) that were not used for calibration.",
         )
     shape = config.model.input_shape
-    evaluation = load_dataset(config.data.evaluation, "data.evaluation", shape)
+    evaluation = load_dataset(config.data.evaluation, "data.evaluation", shape, config.model.inputs)
     if config.gate.max_accuracy_drop_pp is not None and evaluation.labels is None:
         raise ConfigError(
             "gate.max_accuracy_drop_pp",
@@ -46,7 +46,9 @@ def check_data(config: Config) -> None:
             "gate.max_accuracy_drop_pp.",
         )
     if config.data.calibration is not None:
-        calibration = load_dataset(config.data.calibration, "data.calibration", shape)
+        calibration = load_dataset(
+            config.data.calibration, "data.calibration", shape, config.model.inputs
+        )
         used = calibration.inputs[: config.data.max_calibration]
         check_held_out(used, evaluation.inputs, config)
 

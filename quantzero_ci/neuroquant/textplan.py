@@ -1,0 +1,171 @@
+"""The ``auto`` planner's route for text and embedding models: dynamic INT8 Linear layers.
+
+The sensitivity planner (``auto``) perturbs float inputs and scores top-1 margins; token ids are
+integers and an embedding has no classes. For a model with named integer inputs, or a consistency
+measure other than ``top1``, ``auto`` takes this documented route instead:
+
+1. Every ``nn.Linear`` layer whose estimated time on the deployment hardware falls with INT8 is
+   planned INT8 and quantized weights-only with dynamic INT8 (activations quantized per batch at
+   run time: the standard for CPU transformers); embeddings, LayerNorm, softmax and attention
+   matmuls stay FP32 (their INT8 kernels would need static ranges and buy little on CPU).
+2. The plan is verified on the calibration inputs' planning split (odd-indexed inputs, as
+   ``auto`` uses them) with the configured measure. When it misses the target, the Linear layers
+   whose dynamic INT8 alone moves the output most (relative error on up to 16 planning inputs)
+   are raised back to FP32, an eighth of them at a time, until the planning score reaches the
+   target (or none is left). The evaluation inputs decide nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from quantzero_ci.carbon.energy import LayerWork, nominal_layer_seconds
+from quantzero_ci.neuroquant import fx_int8
+from quantzero_ci.neuroquant.kinds import module_path
+from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest
+from quantzero_ci.neuroquant.policy import LayerDecision, Plan
+
+Score = Callable[[nn.Module, nn.Module, Sequence[torch.Tensor]], float]
+ROUTE = "dynamic-int8-linear"
+STEPS = 8
+SENSITIVITY_INPUTS = 16
+NOTE = (
+    "Text/embedding route of the auto planner: every Linear layer that runs faster in INT8 on the "
+    "deployment hardware was quantized weights-only with dynamic INT8 (activations quantized per "
+    "batch at run time); embeddings, LayerNorm, softmax and attention matmuls stay FP32. The plan "
+    "was checked with the configured consistency measure on the calibration inputs' planning "
+    "split; the evaluation inputs decided nothing."
+)
+
+
+def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
+    """Plan and build the dynamic INT8 Linear model; see the module docstring."""
+    from quantzero_ci.neuroquant.quantize import DYNAMIC, CompressionResult
+
+    start = time.perf_counter()
+    modules = dict(request.model.named_modules())
+    layers = request.profile.layers
+    candidates = [
+        layer.name
+        for layer in layers
+        if type(modules.get(module_path(layer.name))) is nn.Linear and _pays(layer, request)
+    ]
+    batches = list(request.calibration or [])
+    planning = [b[1::2] for b in batches if int(b.shape[0]) > 1] or batches
+    rounds: list[dict[str, Any]] = []
+    errors = _errors(request.model, candidates, planning, request.backend) if planning else {}
+    chosen = sorted(candidates, key=lambda n: errors.get(n, 0.0))  # least sensitive first
+    step = max(1, len(candidates) // STEPS)
+    while True:
+        model = _build(request.model, chosen, request.backend)
+        value = score(request.model, model, planning) if planning else None
+        value = None if value is None else float(value)
+        rounds.append({"int8_layers": len(chosen), "planning_score": value})
+        if value is None or value >= request.target_pcs or not chosen:
+            break
+        chosen = chosen[:-step] if len(chosen) > step else []
+    chosen = [n for n in candidates if n in set(chosen)]
+    plan = _plan(layers, set(candidates), set(chosen), request)
+    notes = [NOTE]
+    if value is not None and value < request.target_pcs:
+        notes.append(
+            f"No set of dynamic INT8 Linear layers reached the target {request.target_pcs:g} on "
+            "the planning inputs; the model ships FP32."
+        )
+    if not planning:
+        notes.append("No calibration data: the plan was not checked before evaluation.")
+    info = {
+        "name": AUTO_MODE,
+        "route": ROUTE,
+        "measure": measure,
+        "target_pcs": request.target_pcs,
+        "planning_inputs": sum(int(b.shape[0]) for b in planning),
+        "planning_pcs": value,
+        "reached_target": value is None or value >= request.target_pcs,
+        "candidates": len(candidates),
+        "rounds": rounds,
+        "seconds": time.perf_counter() - start,
+        "definition": NOTE,
+    }
+    result = CompressionResult(
+        model=model, plan=plan, method=DYNAMIC, backend=request.backend, notes=()
+    )
+    return Planned(plan=plan, compressed=result, observe_inputs=0, info=info, notes=tuple(notes))
+
+
+def _errors(
+    model: nn.Module, layers: Sequence[str], planning: Sequence[torch.Tensor], backend: str
+) -> dict[str, float]:
+    """Each layer's relative output error with it alone in dynamic INT8 (a few planning inputs)."""
+    from quantzero_ci.neuroquant.quantize import quantized_engine
+
+    probe = torch.cat(list(planning))[:SENSITIVITY_INPUTS]
+    modules = dict(model.named_modules())
+    errors = {}
+    with torch.inference_mode():
+        reference = model(probe).float()
+        scale = float(reference.norm()) or 1.0
+        for name in layers:
+            path = module_path(name)
+            parent, _, child = path.rpartition(".")
+            owner = modules[parent] if parent else model
+            original = modules[path]
+            with quantized_engine(backend):
+                quantized = copy.deepcopy(original)
+                holder = nn.Sequential(quantized)
+                fx_int8.quantize_dynamic_layers(holder, ["0"])
+                setattr(owner, child, holder[0])
+                try:
+                    errors[name] = float((model(probe).float() - reference).norm()) / scale
+                finally:
+                    setattr(owner, child, original)
+    return errors
+
+
+def _pays(layer: Any, request: PlanRequest) -> bool:
+    def seconds(precision: str) -> float:
+        work = LayerWork(
+            layer.name, layer.flops, layer.weight_bytes, layer.activation_bytes, precision
+        )
+        return nominal_layer_seconds(work, request.hardware)
+
+    return seconds("INT8") < seconds("FP32")
+
+
+def _build(model: nn.Module, layers: Sequence[str], backend: str) -> nn.Module:
+    from quantzero_ci.neuroquant.quantize import quantized_engine
+
+    work = copy.deepcopy(model).eval()
+    with torch.no_grad(), quantized_engine(backend):
+        fx_int8.quantize_dynamic_layers(work, [module_path(name) for name in layers])
+    return work
+
+
+def _plan(
+    layers: Sequence[Any], candidates: set[str], chosen: set[str], request: PlanRequest
+) -> Plan:
+    decisions = []
+    for layer in layers:
+        if layer.name in chosen:
+            precision, reason = "INT8", "auto (text route): Linear, dynamic INT8 pays here"
+        elif layer.name in candidates:
+            precision, reason = "FP32", "auto (text route): raised to FP32 to hold the target"
+        else:
+            precision, reason = "FP32", f"auto (text route): {layer.kind} stays FP32"
+        decisions.append(
+            LayerDecision(
+                name=layer.name,
+                kind=layer.kind,
+                cumulative_share_start=float(layer.cumulative_share_start),
+                planned=precision,
+                applied=precision,
+                reason=reason,
+            )
+        )
+    return Plan(mode=AUTO_MODE, thresholds=None, layers=tuple(decisions))

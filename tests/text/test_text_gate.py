@@ -1,0 +1,49 @@
+"""The gate on a tiny transformer: token inputs, dict outputs, each consistency measure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from quantzero_ci.config import load_config
+from quantzero_ci.gate import run_gate
+
+
+@pytest.mark.parametrize(
+    ("consistency", "output", "unit"),
+    [
+        ({"measure": "cosine", "min_cosine": 0.99}, "last_hidden_state", "inputs"),
+        ({"measure": "neighbours"}, "pooler_output", "inputs"),
+        ({"measure": "token-top1"}, "logits", "tokens"),
+    ],
+)
+def test_gate_measures(text_project, consistency, output, unit) -> None:
+    _root, write = text_project
+    outcome = run_gate(load_config(write(consistency, output)))
+    report = json.loads(outcome.certificate_json.read_text())
+    c = report["consistency"]
+    assert c["measure"] == consistency["measure"]
+    assert c["unit"] == unit
+    assert c["definition"].startswith(
+        {"cosine": "Embedding", "neighbours": "Embedding", "token-top1": "Token"}[c["measure"]]
+    )
+    assert 0.9 <= c["pcs"] <= 1.0 and c["matches"] <= c["n"]
+    assert report["compression"]["planner"]["route"] == "dynamic-int8-linear"
+    int8 = [x for x in report["compression"]["layers"] if x["applied"] == "INT8"]
+    assert int8 and all(x["kind"] == "Linear" for x in int8)
+    assert report["carbon"]["reduction_pct"] > 0
+    assert report["model"]["inputs"]["sequence_length"] == 16
+    if c["measure"] == "cosine":
+        assert c["cosine_min"] <= c["cosine_p01"] <= c["cosine_median"] <= 1.0 + 1e-9
+        assert c["n"] == 60
+    if c["measure"] == "token-top1":
+        assert c["n"] == pytest.approx(report["model"]["inputs"]["real_tokens_mean"] * 60)
+    assert outcome.passed
+
+
+def test_cosine_threshold_applies(text_project) -> None:
+    _root, write = text_project
+    outcome = run_gate(load_config(write({"measure": "cosine", "min_cosine": 1.0}, min_pcs=0.99)))
+    assert not outcome.passed
+    assert json.loads(outcome.certificate_json.read_text())["consistency"]["pcs"] < 0.99
