@@ -120,3 +120,12 @@ def test_auto_plan_failure_names_the_layers_to_restore_and_the_sensitivities(rep
 def test_no_advice_without_a_failed_auto_plan(report):
     comment = render_comment(report)
     assert "To restore PCS" not in comment
+
+
+def test_a_non_top1_measure_is_defined_in_the_comment_by_its_own_definition(report):
+    cosine = copy.deepcopy(report)
+    cosine["consistency"]["measure"] = "cosine"
+    cosine["consistency"]["definition"] = "Share of inputs whose embedding cosine is at least 0.99."
+    comment = render_comment(cosine)
+    assert "embedding cosine is at least 0.99" in comment
+    assert "top-1 prediction is unchanged" not in comment
