@@ -8,7 +8,9 @@ Routes, named by ``CompressionResult.method``:
 - ``eager-fallback``: FX cannot trace or convert the model; dynamic INT8 for Linear-like INT8
   layers and per-layer BF16 casts for the rest.
 
-Every deviation from the plan is written in that layer's ``reason`` and summed up in ``notes``.
+Which scheme each layer gets is the registered choice in ``schemes`` (static INT8, dynamic INT8
+and their BF16 fallbacks); this module dispatches the layers to the kernels by scheme. Every
+deviation from the plan is written in that layer's ``reason`` and summed up in ``notes``.
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ from quantzero_ci.errors import ConfigError, InputError
 from quantzero_ci.neuroquant import bf16, fx_int8
 from quantzero_ci.neuroquant.canonical import canonicalize
 from quantzero_ci.neuroquant.kinds import (
-    CONV_TYPES,
     DYNAMIC_INT8_TYPES,
-    STATIC_INT8_TYPES,
     is_quantized_module,
     module_path,
 )
 from quantzero_ci.neuroquant.policy import LayerDecision, Plan
+from quantzero_ci.neuroquant.schemes import NAMED as SCHEMES_BY_NAME
+from quantzero_ci.neuroquant.schemes import choose_scheme
 from quantzero_ci.neuroquant.serialize import save_compressed
 
 __all__ = [
@@ -140,9 +142,10 @@ def _fx(
         return canonical.target(module_path(name))
 
     routes = {d.name: _fx_route(d, modules[target(d.name)], calibrated) for d in plan.layers}
-    static = [target(n) for n, r in routes.items() if r == "int8-static"]
-    dynamic = [target(n) for n, r in routes.items() if r.startswith("int8-dynamic")]
-    to_bf16 = [target(n) for n, r in routes.items() if r.startswith("bf16")]
+    kernels = {name: SCHEMES_BY_NAME[route].kernel for name, route in routes.items()}
+    static = [target(n) for n, k in kernels.items() if k == "static"]
+    dynamic = [target(n) for n, k in kernels.items() if k == "dynamic"]
+    to_bf16 = [target(n) for n, k in kernels.items() if k == "cast"]
     try:
         prepared, folded = fx_int8.prepare(work, static, example_input, backend)
     except Exception as err:
@@ -188,16 +191,8 @@ def _fx(
 
 
 def _fx_route(decision: LayerDecision, module: nn.Module, calibrated: bool) -> str:
-    """How a layer is handled on the FX route (see ``_fx_reason``)."""
-    if decision.planned != "INT8":
-        return decision.planned.lower()
-    if calibrated and isinstance(module, STATIC_INT8_TYPES):
-        return "int8-static"
-    if isinstance(module, DYNAMIC_INT8_TYPES):
-        return "int8-dynamic" if calibrated else "int8-dynamic-no-calibration"
-    if not calibrated and isinstance(module, CONV_TYPES):
-        return "bf16-no-calibration"
-    return "bf16-no-kernel"
+    """How a layer is handled on the FX route: the registered scheme's name (see ``schemes``)."""
+    return choose_scheme(decision.planned, module, calibrated).name
 
 
 def _fx_reason(decision: LayerDecision, route: str, applied: str) -> str:
