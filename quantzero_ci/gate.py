@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from quantzero_ci.config import Config, display_path
-from quantzero_ci.errors import EXIT_GATE_FAILED, EXIT_PASS, ConfigError, InputError, note_on
+from quantzero_ci.errors import EXIT_GATE_FAILED, EXIT_PASS, InputError, note_on
 from quantzero_ci.outputset import OutputSet, open_output_set
 
 CERTIFICATE_JSON = "certificate.json"
@@ -184,13 +184,7 @@ def _run(
 
     hardware = get_hardware(config.deployment.hardware)
     grid = get_grid(config.deployment.country)
-    if config.data.evaluation is None:
-        raise ConfigError(
-            "data.evaluation",
-            "is missing",
-            "PCS needs held-out inputs: point data.evaluation at a .pt/.npy/.npz file of inputs "
-            "(and labels for accuracy) that were not used for calibration.",
-        )
+    assert config.data.evaluation is not None  # preflight.check_data refused it already
     shape = config.model.input_shape
     with stage("load"):
         loaded = load_model(config.model)

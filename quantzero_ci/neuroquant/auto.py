@@ -347,17 +347,8 @@ def _plan(
         if sens is not None and layer.name in sens.variances:
             first = next(iter(sens.variances[layer.name]))
             score = sens.alone(layer.name, first)
-        decisions.append(
-            LayerDecision(
-                name=layer.name,
-                kind=layer.kind,
-                cumulative_share_start=float(layer.cumulative_share_start),
-                planned=precision,
-                applied=precision,
-                reason=reasons.get(layer.name) or fixed.get(layer.name, "auto"),
-                sensitivity=score,
-            )
-        )
+        reason = reasons.get(layer.name) or fixed.get(layer.name, "auto")
+        decisions.append(LayerDecision.planned_as(layer, precision, reason, score))
     return Plan(mode=AUTO_MODE, thresholds=None, layers=tuple(decisions))
 
 

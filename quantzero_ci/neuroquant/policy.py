@@ -52,6 +52,21 @@ class LayerDecision:
         }
 
     @classmethod
+    def planned_as(
+        cls, layer: Any, precision: str, reason: str, sensitivity: float | None = None
+    ) -> LayerDecision:
+        """A fresh decision for a profiled layer: ``applied`` starts equal to ``planned``."""
+        return cls(
+            name=layer.name,
+            kind=layer.kind,
+            cumulative_share_start=float(layer.cumulative_share_start),
+            planned=precision,
+            applied=precision,
+            reason=reason,
+            sensitivity=sensitivity,
+        )
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LayerDecision:
         planned = _precision(_get(data, "planned", "plan layer"), "planned")
         return cls(

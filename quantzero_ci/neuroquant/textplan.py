@@ -158,14 +158,5 @@ def _plan(
             precision, reason = "FP32", "auto (text route): raised to FP32 to hold the target"
         else:
             precision, reason = "FP32", f"auto (text route): {layer.kind} stays FP32"
-        decisions.append(
-            LayerDecision(
-                name=layer.name,
-                kind=layer.kind,
-                cumulative_share_start=float(layer.cumulative_share_start),
-                planned=precision,
-                applied=precision,
-                reason=reason,
-            )
-        )
+        decisions.append(LayerDecision.planned_as(layer, precision, reason))
     return Plan(mode=AUTO_MODE, thresholds=None, layers=tuple(decisions))
