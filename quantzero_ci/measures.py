@@ -202,22 +202,19 @@ def measure_outputs(
 
 def scorer(
     measure: str, specs: Sequence[InputSpec], bound: float, pooling: str
-) -> Callable[[nn.Module, nn.Module, Sequence[torch.Tensor]], float]:
-    """score(fp32, compressed, batches) → the measure's share (the text planner's check)."""
+) -> Callable[[torch.Tensor, nn.Module, Sequence[torch.Tensor]], float]:
+    """score(fp32 outputs, compressed, batches) → the measure's share (the text planner's check).
 
-    def score(fp32: nn.Module, compressed: nn.Module, batches: Sequence[torch.Tensor]) -> float:
+    The FP32 outputs are passed in, so a planner that checks several candidates runs FP32 once.
+    """
+
+    def score(
+        before: torch.Tensor, compressed: nn.Module, batches: Sequence[torch.Tensor]
+    ) -> float:
+        after = outputs_of(compressed, batches)
         if measure == "top1":
-            a, b = outputs_of(fp32, batches), outputs_of(compressed, batches)
-            return float((a.argmax(-1) == b.argmax(-1)).float().mean())
-        m = measure_outputs(
-            measure,
-            outputs_of(fp32, batches),
-            outputs_of(compressed, batches),
-            batches,
-            specs,
-            bound,
-            pooling,
-        )
+            return float((before.argmax(-1) == after.argmax(-1)).float().mean())
+        m = measure_outputs(measure, before, after, batches, specs, bound, pooling)
         return m.matches / m.n if m.n else 0.0
 
     return score

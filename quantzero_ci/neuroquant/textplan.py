@@ -5,14 +5,16 @@ integers and an embedding has no classes. For a model with named integer inputs,
 measure other than ``top1``, ``auto`` takes this documented route instead:
 
 1. Every ``nn.Linear`` layer whose estimated time on the deployment hardware falls with INT8 is
-   planned INT8 and quantized weights-only with dynamic INT8 (activations quantized per batch at
-   run time: the standard for CPU transformers); embeddings, LayerNorm, softmax and attention
-   matmuls stay FP32 (their INT8 kernels would need static ranges and buy little on CPU).
-2. The plan is verified on the calibration inputs' planning split (odd-indexed inputs, as
-   ``auto`` uses them) with the configured measure. When it misses the target, the Linear layers
-   whose dynamic INT8 alone moves the output most (relative error on up to 16 planning inputs)
-   are raised back to FP32, an eighth of them at a time, until the planning score reaches the
-   target (or none is left). The evaluation inputs decide nothing.
+   planned INT8 and quantized with dynamic INT8, one activation scale per token
+   (`neuroquant.pertoken`; PyTorch's per-tensor dynamic INT8 where ``torch._int_mm`` is missing);
+   embeddings, LayerNorm, softmax and attention matmuls stay FP32 (their INT8 kernels would need
+   static ranges and buy little on CPU).
+2. The plan is checked on the calibration inputs' planning split (odd-indexed inputs, as ``auto``
+   uses them) with the configured measure; FP32 runs once for all checks. When it misses the
+   target, the Linear layers whose INT8 alone moves the output most (relative error on up to 16
+   planning inputs, measured only after a miss) are raised back to FP32, an eighth of them at a
+   time, until the planning score reaches the target (or none is left). The evaluation inputs
+   decide nothing.
 """
 
 from __future__ import annotations
@@ -26,21 +28,30 @@ import torch
 from torch import nn
 
 from quantzero_ci.carbon.energy import LayerWork, nominal_layer_seconds
-from quantzero_ci.neuroquant import fx_int8
+from quantzero_ci.measures import outputs_of
+from quantzero_ci.neuroquant import fx_int8, pertoken
 from quantzero_ci.neuroquant.kinds import module_path
 from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest
 from quantzero_ci.neuroquant.policy import LayerDecision, Plan
 
-Score = Callable[[nn.Module, nn.Module, Sequence[torch.Tensor]], float]
+Score = Callable[[torch.Tensor, nn.Module, Sequence[torch.Tensor]], float]
 ROUTE = "dynamic-int8-linear"
 STEPS = 8
 SENSITIVITY_INPUTS = 16
 NOTE = (
     "Text/embedding route of the auto planner: every Linear layer that runs faster in INT8 on the "
-    "deployment hardware was quantized weights-only with dynamic INT8 (activations quantized per "
-    "batch at run time); embeddings, LayerNorm, softmax and attention matmuls stay FP32. The plan "
-    "was checked with the configured consistency measure on the calibration inputs' planning "
-    "split; the evaluation inputs decided nothing."
+    "deployment hardware was quantized with dynamic INT8 ({kernel}); embeddings, LayerNorm, "
+    "softmax and attention matmuls stay FP32. The plan was checked with the configured "
+    "consistency measure on the calibration inputs' planning split; the evaluation inputs "
+    "decided nothing."
+)
+PER_TOKEN_KERNEL = (
+    "weights INT8 per output channel, activations INT8 with one scale per token, computed at run "
+    "time; int8×int8→int32 products in torch._int_mm"
+)
+PER_TENSOR_KERNEL = (
+    "PyTorch's dynamic INT8 Linear, one activation scale per input tensor, because this torch "
+    "build has no CPU torch._int_mm for per-token scales"
 )
 
 
@@ -49,6 +60,7 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
     from quantzero_ci.neuroquant.quantize import DYNAMIC, CompressionResult
 
     start = time.perf_counter()
+    per_token = pertoken.kernel_available()
     modules = dict(request.model.named_modules())
     layers = request.profile.layers
     candidates = [
@@ -58,21 +70,25 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
     ]
     batches = list(request.calibration or [])
     planning = [b[1::2] for b in batches if int(b.shape[0]) > 1] or batches
+    reference = outputs_of(request.model, planning) if planning else None
     rounds: list[dict[str, Any]] = []
-    errors = _errors(request.model, candidates, planning, request.backend) if planning else {}
-    chosen = sorted(candidates, key=lambda n: errors.get(n, 0.0))  # least sensitive first
+    chosen = list(candidates)
     step = max(1, len(candidates) // STEPS)
+    errors: dict[str, float] | None = None
     while True:
-        model = _build(request.model, chosen, request.backend)
-        value = score(request.model, model, planning) if planning else None
-        value = None if value is None else float(value)
+        model = _build(request.model, chosen, request.backend, per_token)
+        value = None if reference is None else float(score(reference, model, planning))
         rounds.append({"int8_layers": len(chosen), "planning_score": value})
         if value is None or value >= request.target_pcs or not chosen:
             break
+        if errors is None:  # least sensitive first; measured only once a plan misses
+            errors = _errors(request.model, candidates, planning, request.backend, per_token)
+            chosen = sorted(chosen, key=lambda n: errors.get(n, 0.0) if errors else 0.0)
         chosen = chosen[:-step] if len(chosen) > step else []
     chosen = [n for n in candidates if n in set(chosen)]
     plan = _plan(layers, set(candidates), set(chosen), request)
-    notes = [NOTE]
+    definition = NOTE.format(kernel=PER_TOKEN_KERNEL if per_token else PER_TENSOR_KERNEL)
+    notes = [definition]
     if value is not None and value < request.target_pcs:
         notes.append(
             f"No set of dynamic INT8 Linear layers reached the target {request.target_pcs:g} on "
@@ -83,6 +99,7 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
     info = {
         "name": AUTO_MODE,
         "route": ROUTE,
+        "kernel": pertoken.METHOD if per_token else DYNAMIC,
         "measure": measure,
         "target_pcs": request.target_pcs,
         "planning_inputs": sum(int(b.shape[0]) for b in planning),
@@ -91,20 +108,26 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
         "candidates": len(candidates),
         "rounds": rounds,
         "seconds": time.perf_counter() - start,
-        "definition": NOTE,
+        "definition": definition,
     }
     result = CompressionResult(
-        model=model, plan=plan, method=DYNAMIC, backend=request.backend, notes=()
+        model=model,
+        plan=plan,
+        method=pertoken.METHOD if per_token else DYNAMIC,
+        backend=request.backend,
+        notes=(),
     )
     return Planned(plan=plan, compressed=result, observe_inputs=0, info=info, notes=tuple(notes))
 
 
 def _errors(
-    model: nn.Module, layers: Sequence[str], planning: Sequence[torch.Tensor], backend: str
+    model: nn.Module,
+    layers: Sequence[str],
+    planning: Sequence[torch.Tensor],
+    backend: str,
+    per_token: bool,
 ) -> dict[str, float]:
-    """Each layer's relative output error with it alone in dynamic INT8 (a few planning inputs)."""
-    from quantzero_ci.neuroquant.quantize import quantized_engine
-
+    """Each layer's relative output error with it alone in INT8 (a few planning inputs)."""
     probe = torch.cat(list(planning))[:SENSITIVITY_INPUTS]
     modules = dict(model.named_modules())
     errors = {}
@@ -116,15 +139,13 @@ def _errors(
             parent, _, child = path.rpartition(".")
             owner = modules[parent] if parent else model
             original = modules[path]
-            with quantized_engine(backend):
-                quantized = copy.deepcopy(original)
-                holder = nn.Sequential(quantized)
-                fx_int8.quantize_dynamic_layers(holder, ["0"])
-                setattr(owner, child, holder[0])
-                try:
-                    errors[name] = float((model(probe).float() - reference).norm()) / scale
-                finally:
-                    setattr(owner, child, original)
+            holder = nn.Sequential(copy.deepcopy(original))
+            _quantize(holder, ["0"], backend, per_token)
+            setattr(owner, child, holder[0])
+            try:
+                errors[name] = float((model(probe).float() - reference).norm()) / scale
+            finally:
+                setattr(owner, child, original)
     return errors
 
 
@@ -138,13 +159,21 @@ def _pays(layer: Any, request: PlanRequest) -> bool:
     return seconds("INT8") < seconds("FP32")
 
 
-def _build(model: nn.Module, layers: Sequence[str], backend: str) -> nn.Module:
+def _build(model: nn.Module, layers: Sequence[str], backend: str, per_token: bool) -> nn.Module:
+    work = copy.deepcopy(model).eval()
+    _quantize(work, [module_path(name) for name in layers], backend, per_token)
+    return work
+
+
+def _quantize(model: nn.Module, paths: Sequence[str], backend: str, per_token: bool) -> None:
     from quantzero_ci.neuroquant.quantize import quantized_engine
 
-    work = copy.deepcopy(model).eval()
-    with torch.no_grad(), quantized_engine(backend):
-        fx_int8.quantize_dynamic_layers(work, [module_path(name) for name in layers])
-    return work
+    with torch.no_grad():
+        if per_token:
+            pertoken.quantize_per_token(model, paths)
+            return
+        with quantized_engine(backend):
+            fx_int8.quantize_dynamic_layers(model, paths)
 
 
 def _plan(

@@ -30,6 +30,7 @@ def test_gate_measures(text_project, consistency, output, unit) -> None:
     )
     assert 0.9 <= c["pcs"] <= 1.0 and c["matches"] <= c["n"]
     assert report["compression"]["planner"]["route"] == "dynamic-int8-linear"
+    assert report["compression"]["method"] == "dynamic-int8-per-token"
     int8 = [x for x in report["compression"]["layers"] if x["applied"] == "INT8"]
     assert int8 and all(x["kind"] == "Linear" for x in int8)
     assert report["carbon"]["reduction_pct"] > 0
@@ -47,3 +48,15 @@ def test_cosine_threshold_applies(text_project) -> None:
     outcome = run_gate(load_config(write({"measure": "cosine", "min_cosine": 1.0}, min_pcs=0.99)))
     assert not outcome.passed
     assert json.loads(outcome.certificate_json.read_text())["consistency"]["pcs"] < 0.99
+
+
+def test_unreachable_target_backs_off_to_fp32(text_project) -> None:
+    """A planning target no INT8 Linear set reaches raises layers back, down to all FP32."""
+    _root, write = text_project
+    config = write({"measure": "cosine", "min_cosine": 1.0}, min_pcs=1.0)
+    outcome = run_gate(load_config(config))
+    planner = json.loads(outcome.certificate_json.read_text())["compression"]["planner"]
+    counts = [r["int8_layers"] for r in planner["rounds"]]
+    assert counts[0] == planner["candidates"] and counts[-1] == 0
+    assert counts == sorted(counts, reverse=True) and len(counts) > 2
+    assert not planner["reached_target"]
