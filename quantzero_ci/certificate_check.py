@@ -496,6 +496,16 @@ def _comparison(report: Mapping[str, Any]) -> Any:
     )
 
 
+def _memory_bound(report: Mapping[str, Any]) -> list[str]:
+    from quantzero_ci.carbon.energy import memory_bound_layers
+    from quantzero_ci.carbon.hardware import HardwareClass
+    from quantzero_ci.carbon.section import layer_works
+
+    applied = {layer["name"]: layer["applied"] for layer in _get(report, "compression.layers")}
+    works = layer_works(_get(report, "profile.layers"), lambda name: applied.get(name, "FP32"))
+    return memory_bound_layers(works, HardwareClass.from_dict(_get(report, "deployment.hardware")))
+
+
 def _derived_section(report: Mapping[str, Any], c: Any) -> dict[str, Any]:
     from quantzero_ci.carbon.grid import GridIntensity
     from quantzero_ci.carbon.section import carbon_section
@@ -512,6 +522,9 @@ def _carbon_check(report: Mapping[str, Any], c: Any) -> tuple[str, str]:
     section = _derived_section(report, c)
     keys = ("before", "after", "reduction_pct", "reduction_ci95", "interval")
     problems = _diff("carbon", _get(report, "carbon"), {k: section[k] for k in keys})
+    recorded_bound = _get(report, "carbon.memory_bound", None)
+    if recorded_bound is not None:  # certificates made before the field existed lack it
+        problems += _diff("carbon.memory_bound", recorded_bound, _memory_bound(report))
     return _verdict(
         problems,
         f"before, after, reduction and 95% intervals re-derive "

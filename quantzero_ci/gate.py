@@ -284,13 +284,12 @@ def _run(
         stage.forward_seconds += time.perf_counter() - start
     with stage("estimate"):
         applied = plan_applied(result.plan)
+        shipped_works = layer_works(profile.layers, lambda name: applied.get(name, "FP32"))
         comparison = energy.compare(
-            layer_works(profile.layers, lambda name: "FP32"),
-            layer_works(profile.layers, lambda name: applied.get(name, "FP32")),
-            hardware,
-            grid,
+            layer_works(profile.layers, lambda name: "FP32"), shipped_works, hardware, grid
         )
         carbon = _carbon_section(comparison, config, grid)
+        carbon["memory_bound"] = energy.memory_bound_layers(shipped_works, hardware)
         advice = _advice(planned, verification.pcs, target_pcs, profile, applied, hardware, grid)
         baseline_section = _baseline_section(baseline, comparison.before.g_per_1000_inferences)
     from quantzero_ci.carbon import grid as grid_module

@@ -25,7 +25,8 @@ from quantzero_ci.errors import InputError
 
 FLOP_CONVENTION = (
     "1 multiply-accumulate = 1 FLOP (torchvision's convention); only convolution, matrix "
-    "multiplication and attention count, elementwise ops, pooling and normalization count 0"
+    "multiplication and attention count, elementwise ops, pooling and normalization count 0; "
+    "embedding lookups count 0 FLOPs and, as weight bytes, the table rows they read"
 )
 
 ROOT_NAME = "(model)"
@@ -195,6 +196,11 @@ _FORMULAS: dict[Any, _Formula] = {
 }
 
 
+# Table lookups: no MACs, but they move bytes (memory-bound in the roofline). A lookup layer's
+# weight bytes are the rows it reads per inference, not the whole table.
+_LOOKUPS = frozenset({_aten.embedding, _aten._embedding_bag, _aten.embedding_bag})
+
+
 def _seq_lengths(t: torch.Tensor) -> list[int]:
     """Token count of each batch element of a (B, L, D) / (L, D) tensor or a nested tensor."""
     if t.is_nested:
@@ -231,6 +237,7 @@ def _bind(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str
 class _Tally:
     flops: int = 0
     activation_bytes: int = 0
+    lookup_bytes: int = 0  # table rows an embedding lookup reads
 
 
 class _OpRecorder(TorchDispatchMode):
@@ -249,6 +256,10 @@ class _OpRecorder(TorchDispatchMode):
         if formula is not None and self._stack:
             tally = self.tallies.setdefault(self._stack[-1], _Tally())
             tally.flops += int(formula(_bind(func, args, kwargs), out))
+            tally.activation_bytes += self._activation_bytes(args, kwargs, out)
+        elif func.overloadpacket in _LOOKUPS and self._stack and isinstance(out, torch.Tensor):
+            tally = self.tallies.setdefault(self._stack[-1], _Tally())
+            tally.lookup_bytes += _numel(out) * out.element_size()
             tally.activation_bytes += self._activation_bytes(args, kwargs, out)
         return out
 
@@ -370,7 +381,11 @@ def _layer_profiles(
                 kind=type(module).__name__,
                 flops=tally.flops,
                 params=sum(p.numel() for p in params),
-                weight_bytes=sum(p.numel() * p.element_size() for p in params),
+                weight_bytes=(
+                    tally.lookup_bytes
+                    if tally.flops == 0 and tally.lookup_bytes
+                    else sum(p.numel() * p.element_size() for p in params)
+                ),
                 activation_bytes=tally.activation_bytes,
                 cumulative_share_start=flops_before / total_flops,
             )

@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from quantzero_ci.carbon.section import memory_bound_text
 from quantzero_ci.formatting import human_bytes, milliseconds, percent, significant
 from quantzero_ci.mdsafe import escape_markdown
 from quantzero_ci.precisions import NAMES
@@ -55,6 +56,7 @@ def _context(report: Mapping[str, Any]) -> dict[str, Any]:
         shares[layer["applied"]] += flops.get(layer["name"], 0) / total
     return {
         "r": report,
+        "memory_bound": memory_bound_text(report),
         "precision_rows": [
             {"precision": p, "layers": counts.get(p, 0), "flop_share": shares.get(p, 0.0) * 100}
             for p in NAMES

@@ -361,3 +361,24 @@ def test_profile_round_trips_through_json() -> None:
     assert "multiply-accumulate = 1 FLOP" in FLOP_CONVENTION
     with pytest.raises(InputError, match="'flops'"):
         LayerProfile.from_dict({k: v for k, v in data["layers"][0].items() if k != "flops"})
+
+
+class _Lookup(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = torch.nn.Embedding(1000, 16)
+        self.head = torch.nn.Linear(16, 4)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.table(ids))
+
+
+def test_embedding_lookup_moves_the_rows_it_reads_not_the_table() -> None:
+    profile = profile_model(_Lookup().eval(), torch.randint(0, 1000, (1, 12)))
+    layers = {layer.name: layer for layer in profile.layers}
+    lookup = layers["table"]
+    assert lookup.kind == "Embedding" and lookup.flops == 0
+    assert lookup.params == 1000 * 16
+    assert lookup.weight_bytes == 12 * 16 * 4  # 12 rows of 16 float32, not 64,000 bytes
+    assert lookup.activation_bytes == 12 * 8 + 12 * 16 * 4  # int64 ids in, rows out
+    assert layers["head"].flops == 12 * 16 * 4

@@ -281,3 +281,18 @@ def annual_kg(g_per_1000: float, inferences_per_day: float, deployments: int) ->
 def nominal_layer_seconds(layer: LayerWork, hardware: HardwareClass) -> float:
     """One layer's roofline time at the table's nominal coefficients (what planners trade off)."""
     return float(_layer_seconds(_work([layer], layer.name), *_nominal(hardware))[0, 0])
+
+
+def memory_bound_layers(layers: Sequence[LayerWork], hardware: HardwareClass) -> list[str]:
+    """The layers whose roofline time is set by bytes moved, not FLOPs (nominal coefficients)."""
+    gflops, factors, gbps = _nominal(hardware)
+    bound = []
+    for layer in layers:
+        if layer.weight_bytes + layer.activation_bytes == 0:
+            continue
+        work = _work([layer], layer.name)
+        compute = work.flops[0] / (gflops[0] * 1e9 * factors[0, work.precision_index[0]])
+        memory = work.bytes_moved[0] / (gbps[0] * 1e9)
+        if memory > compute:
+            bound.append(layer.name)
+    return bound

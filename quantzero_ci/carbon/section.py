@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -64,3 +65,25 @@ def carbon_section(
         },
         "equivalents": [item.to_dict() for item in equivalents(saved_kg * 1000.0, grid)],
     }
+
+
+def memory_bound_text(report: Mapping[str, Any]) -> str | None:
+    """One sentence naming the shipped model's memory-bound layers by kind, or None."""
+    names = report.get("carbon", {}).get("memory_bound")
+    if names is None:
+        return None
+    layers = report.get("profile", {}).get("layers", [])
+    kinds = Counter(str(la.get("kind")) for la in layers if la.get("name") in set(names))
+    hardware = report.get("deployment", {}).get("hardware", {}).get("name", "the hardware")
+    if not names:
+        return (
+            f"Roofline on {hardware}: every layer is compute-bound (FLOPs, not bytes moved, set "
+            "its modelled time)."
+        )
+    by_kind = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+    return (
+        f"Roofline on {hardware}: {len(names)} of {len(layers)} layers are memory-bound in the "
+        f"compressed model (bytes moved, not FLOPs, set their modelled time): {by_kind}. "
+        "Their carbon falls with the bytes their precision moves; the names are in "
+        "certificate.json (carbon.memory_bound)."
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from quantzero_ci.carbon.section import memory_bound_text
 from quantzero_ci.certificate.layout import GREEN, RED, Styles, heading, table, together
 from quantzero_ci.certificate.text import NOT_MEASURED, ci, count, get, mono, num, safe
 from quantzero_ci.formatting import human_bytes, percent
@@ -124,7 +125,8 @@ def carbon(report: Mapping[str, Any], styles: Styles, width: float) -> list[Any]
         table(rows, [width * f for f in (0.18, 0.22, 0.24, 0.17, 0.19)], styles),
         Paragraph(
             f"Formula: {safe(carbon.get('formula', ''))}. "
-            f"Intervals: {safe(interval.get('method', ''))}.",
+            f"Intervals: {safe(interval.get('method', ''))}. "
+            f"{safe(memory_bound_text(report) or '')}",
             styles.small,
         ),
     )

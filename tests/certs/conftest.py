@@ -118,6 +118,7 @@ def build_report(out_dir: Path) -> dict[str, Any]:
             "saved_kg": before_kg - after_kg,
         },
         "equivalents": [e.to_dict() for e in equivalents((before_kg - after_kg) * 1000.0, grid)],
+        "memory_bound": energy.memory_bound_layers(works(applied.__getitem__), hardware),
     }
     report = build_report(
         model=ModelFacts("model.pt", "state_dict", "model.pt", _sha256(model_path),

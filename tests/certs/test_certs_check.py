@@ -83,6 +83,11 @@ TAMPERS = {
     ),
     "an annual figure": (("carbon", "annual", "saved_kg"), lambda v: v * 2, "annual.saved_kg"),
     "the accuracy": (("accuracy", "after"), lambda v: v + 0.01, "accuracy.drop_pp"),
+    "the memory-bound layers": (
+        ("carbon", "memory_bound"),
+        lambda v: [*v, "not-a-layer"],
+        "carbon.memory_bound",
+    ),
 }
 
 

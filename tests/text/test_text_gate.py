@@ -34,6 +34,11 @@ def test_gate_measures(text_project, consistency, output, unit) -> None:
     int8 = [x for x in report["compression"]["layers"] if x["applied"] == "INT8"]
     assert int8 and all(x["kind"] == "Linear" for x in int8)
     assert report["carbon"]["reduction_pct"] > 0
+    names = {layer["name"]: layer["kind"] for layer in report["profile"]["layers"]}
+    bound = report["carbon"]["memory_bound"]
+    assert set(bound) <= set(names)
+    assert any(names[n] == "Embedding" for n in bound)  # a lookup moves bytes, computes nothing
+    assert "memory-bound" in outcome.comment_md.read_text()
     assert report["model"]["inputs"]["sequence_length"] == 16
     if c["measure"] == "cosine":
         assert c["cosine_min"] <= c["cosine_p01"] <= c["cosine_median"] <= 1.0 + 1e-9
