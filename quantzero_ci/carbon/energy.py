@@ -221,9 +221,7 @@ class HardwareDraws:
     gbps: np.ndarray
 
 
-def draw_hardware(
-    hardware: HardwareClass, rng: np.random.Generator, samples: int
-) -> HardwareDraws:
+def draw_hardware(hardware: HardwareClass, rng: np.random.Generator, samples: int) -> HardwareDraws:
     """Throughput, power, INT8 and BF16 factors and bandwidth, drawn from ``rng`` in that order."""
     gflops, watts, int8, bf16, gbps = (
         c.value * _lognormal(rng, samples, c.rel_sigma)
