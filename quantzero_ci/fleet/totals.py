@@ -68,7 +68,11 @@ def _ci95(values: np.ndarray) -> list[float]:
 def fleet_totals(
     members: Sequence[MemberWork], *, samples: int = SAMPLES, seed: int = SEED
 ) -> dict[str, Any]:
-    """Annual before/after kg CO2e of the whole fleet, the reduction, and 95% intervals."""
+    """Annual before/after kg CO2e of the whole fleet, the reduction, and 95% intervals.
+
+    Members are summed in label order, so the figures are the same bits in any input order.
+    """
+    members = sorted(members, key=lambda m: m.label)
     hardware = {m.hardware.key: m.hardware for m in members}
     grids = {m.grid.iso2: m.grid for m in members}
     hw_draws = {
