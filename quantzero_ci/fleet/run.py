@@ -41,7 +41,11 @@ class FleetOutcome:
 
 
 def member_configs(
-    fleet: Fleet, workspace: Path, output_dir: Path | None = None
+    fleet: Fleet,
+    workspace: Path,
+    output_dir: Path | None = None,
+    *,
+    overrides: Mapping[str, object] | None = None,
 ) -> list[tuple[FleetMember, Config]]:
     """Load and check every member's config (tables, data) before any work; errors name the file."""
     from quantzero_ci.carbon.grid import get_grid
@@ -56,7 +60,11 @@ def member_configs(
         try:
             config = load_config(
                 member.config,
-                {"model.label": member.label, "output_dir": str(root / member.folder)},
+                {
+                    **(overrides or {}),
+                    "model.label": member.label,
+                    "output_dir": str(root / member.folder),
+                },
                 base_dir=workspace,
             )
             get_hardware(config.deployment.hardware)
