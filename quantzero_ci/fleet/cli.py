@@ -148,7 +148,9 @@ def gate_command(
     help="Where to write the fleet outputs.",
 )
 @click.option(
-    "--fleet-file", type=_PATH, help="Take the fleet thresholds from this quantzero-fleet.yml."
+    "--fleet-file",
+    type=_PATH,
+    help="The fleet's quantzero-fleet.yml: its thresholds apply and each of its members must be given.",
 )
 @click.option(
     "--signing-key", type=_PATH, help=f"Ed25519 private key PEM (default: ${SIGNING_KEY_ENV})."
@@ -166,11 +168,18 @@ def merge_command(
     (exit 0 pass, 1 fleet failed, 2 a member is missing or does not belong)."""
     from quantzero_ci.fleet.merge import merge_files
 
+    expected = None
+    if fleet_file is not None:
+        from quantzero_ci.fleet.discover import read_fleet_file
+
+        listed = read_fleet_file(fleet_file.resolve(), fleet_file.resolve().parent)
+        expected = {m.label: str(m.config) for m in listed.members}
     outcome = merge_files(
         list(certs),
         output_dir,
         thresholds=_merge_thresholds(fleet_file, min_total_reduction, max_total_increase),
         signing_key_pem=_key(signing_key),
+        expected=expected,
     )
     _report(outcome.fleet, outcome.files)
     sys.exit(outcome.exit_code)

@@ -211,8 +211,7 @@ def _run_fleet(
     if inputs.fleet == "merge":
         from quantzero_ci.fleet.merge import merge_files
 
-        has_file = bool(named) or (workspace / FLEET_FILE).is_file()
-        fleet = load_fleet(workspace, named) if has_file else None
+        fleet = _listed_fleet(workspace, named, FLEET_FILE)
         paths = fleet_mode.member_certificates(inputs.fleet_certificates, workspace)
         runner.emit(f"Merging {len(paths)} member certificate(s).")
         target = output_dir or (fleet.output_dir if fleet else workspace / "quantzero-fleet")
@@ -223,6 +222,9 @@ def _run_fleet(
             thresholds=fleet.thresholds if fleet else FleetThresholds(),
             signing_key_pem=signing_key_pem,
             workspace=workspace,
+            expected={m.label: display_path(m.config, workspace) for m in fleet.members}
+            if fleet
+            else None,
         )
     else:
         fleet = load_fleet(workspace, named)
@@ -258,6 +260,16 @@ def _run_fleet(
         if url:
             runner.set_outputs({"comment-url": url})
     return outcome.exit_code
+
+
+def _listed_fleet(workspace: Path, named: list[Path], fleet_file: str) -> Any:
+    """The fleet the checkout lists (its members are then expected in a merge), or None when
+    the merge job has no checkout of the models."""
+    from quantzero_ci.fleet.discover import find_configs, load_fleet
+
+    if named or (workspace / fleet_file).is_file() or find_configs(workspace):
+        return load_fleet(workspace, named)
+    return None
 
 
 def _gate_fleet(

@@ -119,3 +119,18 @@ def test_a_member_config_error_stops_the_fleet_before_any_gate(gated, tmp_path):
     assert done.returncode == 2, done.stderr
     assert "member 'vision/conv1d' (vision/conv1d/.quantzero.yml): unknown hardware" in done.stderr
     assert not (workspace / "quantzero-fleet").exists()  # no member was gated
+
+
+def test_a_listed_member_without_a_certificate_is_named(gated, tmp_path):
+    from quantzero_ci.errors import InputError
+    from quantzero_ci.fleet.merge import merge_files
+
+    expected = {label: f"{label}/.quantzero.yml" for label in gated.member_certs}
+    with pytest.raises(
+        InputError,
+        match=r"member 'vision/conv1d' \(vision/conv1d/.quantzero.yml\) has no certificate",
+    ):
+        merge_files(_certs(gated)[:2], tmp_path / "out", expected=expected)
+    with pytest.raises(InputError, match="which is not a member of the fleet"):
+        merge_files(_certs(gated), tmp_path / "out", expected=dict(list(expected.items())[:2]))
+    assert not (tmp_path / "out").exists()
