@@ -24,6 +24,7 @@ from quantzero_ci.stats import file_sha256, wilson_interval
 
 SCHEMA = "quantzero-ci/certificate/v1"
 EMBEDDED_NAME = "certificate.json"
+EMBEDDED_NAMES = (EMBEDDED_NAME, "fleet.json")
 REL_TOL = 1e-9
 EXIT_UNSIGNED = 3
 PASS, FAIL, NOTE = "pass", "fail", "note"
@@ -97,22 +98,27 @@ class _Missing(Exception):
 
 def load_certificate(path: Path) -> dict[str, Any]:
     """The report from certificate.json, or from the certificate.json embedded in a PDF."""
+    return parse_certificate(read_document(path), str(path))
+
+
+def read_document(path: Path) -> bytes:
+    """The JSON bytes of a certificate file: the file itself, or the JSON a PDF embeds."""
     if not path.is_file():
         raise InputError(f"CERT: {path} does not exist. Pass certificate.json or certificate.pdf.")
     data = path.read_bytes()
     if data.startswith(b"%PDF-"):
         data = embedded_certificate(path)
-    return parse_certificate(data, str(path))
+    return data
 
 
 def embedded_certificate(path: Path) -> bytes:
-    """The bytes of the single certificate.json attachment of a PDF."""
+    """The bytes of the single certificate.json (or fleet.json) attachment of a PDF."""
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
     try:
         attachments = PdfReader(path).attachments
-        found = list(attachments.get(EMBEDDED_NAME, []))
+        found = [data for name in EMBEDDED_NAMES for data in list(attachments.get(name, []))]
     except (PyPdfError, ValueError, KeyError, OSError) as error:
         raise InputError(f"CERT: {path} is not a readable PDF ({error}).") from error
     if not found:
@@ -122,14 +128,14 @@ def embedded_certificate(path: Path) -> bytes:
         )
     if len(found) > 1:
         raise InputError(
-            f"CERT: {path} embeds {len(found)} files named {EMBEDDED_NAME}; refusing to guess "
+            f"CERT: {path} embeds {len(found)} certificate files; refusing to guess "
             "which one the certificate means. Verify the certificate.json directly."
         )
     return found[0]
 
 
-def parse_certificate(data: bytes, source: str) -> dict[str, Any]:
-    """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity, an object with our schema."""
+def parse_json(data: bytes, source: str) -> dict[str, Any]:
+    """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity, an object (any schema)."""
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         keys = [key for key, _ in pairs]
@@ -147,7 +153,17 @@ def parse_certificate(data: bytes, source: str) -> dict[str, Any]:
         )
     except (UnicodeDecodeError, ValueError) as error:
         raise InputError(f"CERT: {source} is not a valid certificate JSON ({error}).") from error
-    if not isinstance(report, dict) or report.get("schema") != SCHEMA:
+    if not isinstance(report, dict):
+        raise InputError(
+            f'CERT: {source} is not an EcoInfer Certificate (expected "schema": "{SCHEMA}").'
+        )
+    return report
+
+
+def parse_certificate(data: bytes, source: str) -> dict[str, Any]:
+    """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity, an object with our schema."""
+    report = parse_json(data, source)
+    if report.get("schema") != SCHEMA:
         raise InputError(
             f'CERT: {source} is not an EcoInfer Certificate (expected "schema": "{SCHEMA}").'
         )
@@ -165,8 +181,29 @@ def verify_certificate(
     model_path: Path | None = None,
     compressed_model_path: Path | None = None,
 ) -> VerificationResult:
-    """Load CERT (JSON or PDF) and verify it; usage problems raise InputError (exit 2)."""
-    report = load_certificate(path)
+    """Load CERT (JSON or PDF) and verify it; usage problems raise InputError (exit 2).
+
+    A fleet certificate (``fleet.json``, ``fleet.pdf``) is recognised by its schema and verified
+    by `quantzero_ci.fleet.verify`.
+    """
+    from quantzero_ci.fleet import FLEET_SCHEMA
+
+    document = parse_json(read_document(path), str(path))
+    if document.get("schema") == FLEET_SCHEMA:
+        from quantzero_ci.fleet.verify import verify_fleet_file
+
+        return verify_fleet_file(
+            document,
+            source=str(path),
+            public_key_path=public_key_path,
+            model_path=model_path,
+            compressed_model_path=compressed_model_path,
+        )
+    if document.get("schema") != SCHEMA:
+        raise InputError(
+            f'CERT: {path} is not an EcoInfer Certificate (expected "schema": "{SCHEMA}").'
+        )
+    report = document
     public_key_pem = None
     if public_key_path is not None:
         if not public_key_path.is_file():

@@ -68,6 +68,7 @@ def _overrides(**values: object) -> dict[str, object]:
         "max_accuracy_drop": "gate.max_accuracy_drop_pp",
         "output_dir": "output_dir",
         "input_shape": "model.input_shape",
+        "label": "model.label",
     }
     return {keys[name]: value for name, value in values.items() if value is not None}
 
@@ -92,6 +93,7 @@ def _signing_key(path: Path | None) -> bytes | None:
 )
 @click.option("--output-dir", type=click.Path(path_type=Path), help="Where to write the outputs.")
 @click.option("--model", help="Model file, or torchvision:<name>; overrides model in the config.")
+@click.option("--label", help="The model's name on the certificate (a fleet member's label).")
 @click.option("--hardware", help="Hardware class (see `quantzero hardware`).")
 @click.option("--country", help="Deployment country, ISO code (see `quantzero countries`).")
 @click.option(
@@ -251,11 +253,12 @@ def countries_command(as_json: bool) -> None:
 
 
 def _register_commands() -> None:
-    """The certificate commands and the fork-safe comment poster (both import only click here)."""
+    """The certificate commands, the fork-safe comment poster and the fleet group (click only)."""
     from quantzero_ci.cli_certs import COMMANDS
+    from quantzero_ci.fleet.cli import fleet_group
     from quantzero_ci.github.cli_commands import comment_command
 
-    for command in (*COMMANDS, comment_command):
+    for command in (*COMMANDS, comment_command, fleet_group):
         main.add_command(command)
 
 

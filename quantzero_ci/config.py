@@ -293,6 +293,7 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
             "output",
             "inputs",
             "trust_remote_code",
+            "label",
         },
     )
     if section.get("trust_remote_code") not in (None, False, "false", "False"):
@@ -376,6 +377,15 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
             "is required for a state_dict model file",
             "Name the function that builds the architecture, e.g. factory: model:build_model.",
         )
+    given_label = section.get("label")
+    if given_label is not None:
+        if not isinstance(given_label, str) or not given_label.strip() or "\n" in given_label:
+            raise ConfigError(
+                "model.label",
+                f"{given_label!r} is not a one-line name",
+                "Give a short name for the model, e.g. label: digits-classifier.",
+            )
+        label = given_label.strip()
     return ModelConfig(
         format=fmt,
         label=label,

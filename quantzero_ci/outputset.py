@@ -102,14 +102,19 @@ def open_output_set(
     *,
     inputs: Iterable[Path] = (),
     workspace: Path | None = None,
+    nested_sets: bool = False,
 ) -> OutputSet:
-    """Check `output_dir` and create the staging folder beside it (before any work is done)."""
+    """Check `output_dir` and create the staging folder beside it (before any work is done).
+
+    With `nested_sets` (a fleet's folder), real subfolders that are themselves output sets (the
+    members' folders, each with its own manifest) may lie in `output_dir` and are left alone.
+    """
     names = tuple(names)
     target = Path(os.path.abspath(output_dir))
     if workspace is not None:
         _inside_workspace(target, Path(os.path.abspath(workspace)))
     _no_links(target, Path(os.path.abspath(workspace or Path.cwd())))
-    previous = _previous_outputs(target)
+    previous = _previous_outputs(target, nested_sets)
     _no_input_clash(target, names, inputs)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +165,7 @@ def _no_input_clash(target: Path, names: tuple[str, ...], inputs: Iterable[Path]
             )
 
 
-def _previous_outputs(target: Path) -> dict[str, str]:
+def _previous_outputs(target: Path, nested_sets: bool = False) -> dict[str, str]:
     """The gate's own previous outputs in `target` (name → sha256); refuse anything else."""
     if not target.exists() and not target.is_symlink():
         return {}
@@ -181,7 +186,7 @@ def _previous_outputs(target: Path) -> dict[str, str]:
                 f"{path} is a symbolic link; the gate never writes through links",
                 f"Delete the link (the gate writes its own {name}), or choose another output_dir.",
             )
-        if name == MANIFEST:
+        if name == MANIFEST or (nested_sets and _is_output_set(path)):
             continue
         expected = recorded.get(name)
         if expected is None or not path.is_file() or file_sha256(path) != expected:
@@ -196,7 +201,12 @@ def _previous_outputs(target: Path) -> dict[str, str]:
             "Give a new or empty folder such as quantzero-out (the gate replaces only its own "
             "previous output there), or move those files away.",
         )
-    return {name: recorded[name] for name in entries if name != MANIFEST}
+    return {name: recorded[name] for name in entries if name in recorded}
+
+
+def _is_output_set(path: Path) -> bool:
+    """A real folder holding an output set's manifest (never a link)."""
+    return path.is_dir() and not path.is_symlink() and (path / MANIFEST).is_file()
 
 
 def _read_manifest(path: Path) -> dict[str, str]:

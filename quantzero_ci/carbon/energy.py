@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from quantzero_ci.carbon.grid import GridIntensity
-from quantzero_ci.carbon.hardware import Coefficient, HardwareClass
+from quantzero_ci.carbon.hardware import HardwareClass
 from quantzero_ci.errors import InputError
 from quantzero_ci.precisions import NAMES, TABLE
 
@@ -211,6 +211,52 @@ def _ci95(values: np.ndarray) -> tuple[float, float]:
     return _pair(np.percentile(values, [2.5, 97.5]))
 
 
+@dataclass(frozen=True)
+class HardwareDraws:
+    """Monte-Carlo draws of one hardware class's coefficients, one entry per sample."""
+
+    gflops: np.ndarray
+    watts: np.ndarray
+    factors: np.ndarray  # shape (samples, 3), PRECISIONS order (INT8, BF16, FP32 = 1)
+    gbps: np.ndarray
+
+
+def draw_hardware(hardware: HardwareClass, rng: np.random.Generator, samples: int) -> HardwareDraws:
+    """Throughput, power, INT8 and BF16 factors and bandwidth, drawn from ``rng`` in that order."""
+    gflops, watts, int8, bf16, gbps = (
+        c.value * _lognormal(rng, samples, c.rel_sigma)
+        for c in (
+            hardware.fp32_gflops,
+            hardware.watts,
+            hardware.int8_factor,
+            hardware.bf16_factor,
+            hardware.memory_gbps,
+        )
+    )
+    factors = np.column_stack([int8, bf16, np.ones(samples)])  # PRECISIONS order
+    return HardwareDraws(gflops=gflops, watts=watts, factors=factors, gbps=gbps)
+
+
+def draw_grid(grid: GridIntensity, rng: np.random.Generator, samples: int) -> np.ndarray:
+    """Grid intensity draws (g CO2e/kWh), one per sample."""
+    return grid.g_per_kwh * _lognormal(rng, samples, grid.rel_sigma)
+
+
+def layer_arrays(layers: Sequence[LayerWork], label: str) -> _Work:
+    """A model's layer work as arrays, once, for `sampled_seconds` (refuses a model of no work)."""
+    return _work(layers, label)
+
+
+def sampled_seconds(work: _Work, draws: HardwareDraws) -> np.ndarray:
+    """Seconds per inference for every sample of the hardware draws (shape (samples,))."""
+    return _layer_seconds(work, draws.gflops, draws.factors, draws.gbps).sum(axis=1)
+
+
+def sampled_g_per_1000(work: _Work, draws: HardwareDraws, g_per_kwh: np.ndarray) -> np.ndarray:
+    """g CO2e per 1,000 inferences for every sample: the same roofline as `compare`."""
+    return sampled_seconds(work, draws) * _to_grams(draws.watts, g_per_kwh)
+
+
 def compare(
     before: Sequence[LayerWork],
     after: Sequence[LayerWork],
@@ -234,21 +280,11 @@ def compare(
 
     rng = np.random.Generator(np.random.PCG64(seed))
     # One draw per coefficient and sample, always in this order, so a seed means the same numbers.
-    gflops, watts, int8, bf16, gbps, g_per_kwh = (
-        c.value * _lognormal(rng, samples, c.rel_sigma)
-        for c in (
-            hardware.fp32_gflops,
-            hardware.watts,
-            hardware.int8_factor,
-            hardware.bf16_factor,
-            hardware.memory_gbps,
-            Coefficient(grid.g_per_kwh, grid.rel_sigma, grid.source),
-        )
-    )
-    factors = np.column_stack([int8, bf16, np.ones(samples)])  # PRECISIONS order
-    grams_per_second = _to_grams(watts, g_per_kwh)
-    seconds_before = _layer_seconds(work_before, gflops, factors, gbps).sum(axis=1)
-    seconds_after = _layer_seconds(work_after, gflops, factors, gbps).sum(axis=1)
+    draws = draw_hardware(hardware, rng, samples)
+    g_per_kwh = draw_grid(grid, rng, samples)
+    grams_per_second = _to_grams(draws.watts, g_per_kwh)
+    seconds_before = sampled_seconds(work_before, draws)
+    seconds_after = sampled_seconds(work_after, draws)
     reduction = 100.0 * (1.0 - seconds_after / seconds_before)
 
     return CarbonComparison(

@@ -233,16 +233,22 @@ def build_document(report: Mapping[str, Any], story: Section) -> bytes:
 
 
 def save_with_attachment(
-    pdf: bytes, report: Mapping[str, Any], json_bytes: bytes, path: Path
+    pdf: bytes,
+    report: Mapping[str, Any],
+    json_bytes: bytes,
+    path: Path,
+    *,
+    name: str = EMBEDDED_NAME,
+    title: str = TITLE,
 ) -> None:
-    """Write pdf to path with json_bytes attached as certificate.json and the document metadata."""
+    """Write pdf to path with json_bytes attached as `name` and the document metadata."""
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
-    writer.add_attachment(EMBEDDED_NAME, json_bytes)
+    writer.add_attachment(name, json_bytes)
     writer.add_metadata(
         {
-            "/Title": f"{TITLE} — {plain(get(report, 'model.label', 'model'))}",
+            "/Title": f"{title} — {plain(get(report, 'model.label', 'model'))}",
             "/Author": "quantzero-ci",
             "/Subject": f"certificate {get(report, 'certificate_id', '')}",
             "/Creator": f"quantzero-ci {get(report, 'tool.version', '')}",

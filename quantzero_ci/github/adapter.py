@@ -131,6 +131,8 @@ def _run(environ: Mapping[str, str], workspace: Path, runner: _Runner) -> int:
     from quantzero_ci.preflight import check_signing_key
 
     inputs = parse_inputs(environ, workspace)
+    if inputs.fleet != "false":
+        return _run_fleet(environ, workspace, runner, inputs)
     config = load_config(inputs.config_path, inputs.overrides, base_dir=workspace)
     runner.written.append(Path(os.path.abspath(config.output_dir)))
     signing_key_pem = _signing_key(inputs, config)
@@ -184,6 +186,136 @@ def _run(environ: Mapping[str, str], workspace: Path, runner: _Runner) -> int:
         if url:
             runner.set_outputs({"comment-url": url})
     return outcome.exit_code
+
+
+def _run_fleet(
+    environ: Mapping[str, str], workspace: Path, runner: _Runner, inputs: ActionInputs
+) -> int:
+    """``fleet: true | list | merge``: the fleet in this job, its matrix, or the matrix's merge."""
+    from quantzero_ci.fleet import FLEET_FILE
+    from quantzero_ci.fleet.discover import FleetThresholds, load_fleet
+    from quantzero_ci.github import fleet_mode
+    from quantzero_ci.preflight import check_signing_key
+
+    fleet_mode.refuse_single_model_inputs(inputs.overrides)
+    named = [inputs.config_path] if inputs.config_path is not None else []
+    out_dir = inputs.overrides.get("output_dir")
+    output_dir = workspace / str(out_dir) if out_dir else None
+    signing_key_pem = inputs.signing_key_pem
+    if signing_key_pem is None and "signing_key" in inputs.overrides:
+        key_path = workspace / str(inputs.overrides["signing_key"])
+        if not key_path.is_file():
+            raise InputError(f"input `signing-key`: no key file at {key_path}.")
+        signing_key_pem = key_path.read_bytes()
+    check_signing_key(signing_key_pem)
+    if inputs.fleet == "merge":
+        from quantzero_ci.fleet.merge import merge_files
+
+        fleet = _listed_fleet(workspace, named, FLEET_FILE)
+        paths = fleet_mode.member_certificates(inputs.fleet_certificates, workspace)
+        runner.emit(f"Merging {len(paths)} member certificate(s).")
+        target = output_dir or (fleet.output_dir if fleet else workspace / "quantzero-fleet")
+        runner.written.append(Path(os.path.abspath(target)))
+        outcome: Any = merge_files(
+            paths,
+            target,
+            thresholds=fleet.thresholds if fleet else FleetThresholds(),
+            signing_key_pem=signing_key_pem,
+            workspace=workspace,
+            expected={m.label: display_path(m.config, workspace) for m in fleet.members}
+            if fleet
+            else None,
+        )
+    else:
+        fleet = load_fleet(workspace, named)
+        runner.set_outputs(fleet_mode.matrix_output(fleet.matrix(workspace)))
+        for member in fleet.members:
+            runner.emit(f"member {member.label}: {display_path(member.config, workspace)}")
+        if inputs.fleet == "list":
+            return 0
+        outcome = _gate_fleet(
+            environ, workspace, runner, inputs, fleet, output_dir, signing_key_pem
+        )
+    certificate = outcome.fleet
+    markdown = outcome.files.comment_md.read_text(encoding="utf-8")
+    runner.emit(str(certificate["decision"]["summary"]))
+    runner.emit(f"Fleet certificate: {display_path(outcome.files.fleet_pdf, workspace)}")
+    for note in certificate["notes"]:
+        runner.warn("fleet", note)
+    for label in certificate["decision"]["failed_members"]:
+        runner.emit(ann.error(f"member {label} failed its gate.", title=f"{TITLE}: fleet failed"))
+    runner.add_summary(markdown)
+    runner.set_outputs(fleet_mode.fleet_outputs(certificate, outcome.files, workspace, markdown))
+    event = load_event(environ)
+    if event.pull_request is not None and inputs.comment:
+        url = _post_comment(
+            environ,
+            inputs,
+            event,
+            certificate,
+            markdown,
+            runner,
+            marker_line=fleet_mode.fleet_marker(_workflow(environ)),
+        )
+        if url:
+            runner.set_outputs({"comment-url": url})
+    return outcome.exit_code
+
+
+def _listed_fleet(workspace: Path, named: list[Path], fleet_file: str) -> Any:
+    """The fleet the checkout lists (its members are then expected in a merge), or None when
+    the merge job has no checkout of the models."""
+    from quantzero_ci.fleet.discover import find_configs, load_fleet
+
+    if named or (workspace / fleet_file).is_file() or find_configs(workspace):
+        return load_fleet(workspace, named)
+    return None
+
+
+def _gate_fleet(
+    environ: Mapping[str, str],
+    workspace: Path,
+    runner: _Runner,
+    inputs: ActionInputs,
+    fleet: Any,
+    output_dir: Path | None,
+    signing_key_pem: bytes | None,
+) -> Any:
+    """Every member gated in this job, each compared against the base branch on a PR."""
+    from quantzero_ci.fleet.run import common_signing_key, member_configs, run_fleet
+    from quantzero_ci.github.baseline import resolve_baseline
+
+    overrides = {
+        k: v for k, v in inputs.overrides.items() if k not in ("output_dir", "signing_key")
+    }
+    configs = member_configs(fleet, workspace, output_dir, overrides=overrides)
+    if signing_key_pem is None:
+        key_path = common_signing_key(configs)
+        signing_key_pem = key_path.read_bytes() if key_path and key_path.is_file() else None
+    runner.written.append(Path(os.path.abspath(output_dir or fleet.output_dir)))
+    event = load_event(environ)
+    if event.warning:
+        runner.warn("pull request", event.warning)
+    baselines = {}
+    with runner.group("base-branch comparison"):
+        for member, config in configs:
+            found = resolve_baseline(inputs.baseline, config, event, workspace)
+            baselines[member.label] = found.section
+            runner.emit(
+                f"{member.label}: {_describe_baseline(found.section, inputs.baseline.mode)}"
+            )
+            for message in found.warnings:
+                runner.warn(f"base-branch comparison ({member.label})", message)
+    return run_fleet(
+        fleet,
+        configs,
+        workspace=workspace,
+        output_dir=output_dir,
+        signing_key_pem=signing_key_pem,
+        baselines=baselines,
+        stage=runner.group,
+        runtime=_runtime(environ),
+    )
 
 
 def _describe_baseline(section: Mapping[str, Any] | None, mode: str) -> str:
@@ -248,6 +380,8 @@ def _post_comment(
     report: Mapping[str, Any],
     markdown: str,
     runner: _Runner,
+    *,
+    marker_line: str | None = None,
 ) -> str | None:
     pr = event.pull_request
     assert pr is not None
@@ -266,7 +400,7 @@ def _post_comment(
                 client,
                 repo,
                 pr.number,
-                marker(_workflow(environ), report["model"]["label"]),
+                marker_line or marker(_workflow(environ), report["model"]["label"]),
                 markdown,
             )
         except GitHubPermissionError as problem:

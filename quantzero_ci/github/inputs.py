@@ -23,6 +23,7 @@ TEXT_OVERRIDES: dict[str, str] = {
     "country": "deployment.country",
     "mode": "compression.mode",
     "output-dir": "output_dir",
+    "label": "model.label",
 }
 NUMBER_OVERRIDES: dict[str, str] = {
     "min-carbon-reduction": "gate.min_carbon_reduction_pct",
@@ -40,6 +41,8 @@ INPUT_NAMES: tuple[str, ...] = (
     "github-token",
     "signing-key",
     "api-timeout",
+    "fleet",
+    "fleet-certificates",
 )
 DEFAULT_API_TIMEOUT_S = 60.0
 MAX_API_TIMEOUT_S = 600.0
@@ -69,6 +72,8 @@ class ActionInputs:
     token: str = field(default="", repr=False)
     signing_key_pem: bytes | None = field(default=None, repr=False)
     api_timeout_s: float = DEFAULT_API_TIMEOUT_S
+    fleet: str = "false"  # false | true | list | merge (github.fleet_mode)
+    fleet_certificates: str | None = None
 
 
 def env_name(input_name: str) -> str:
@@ -137,6 +142,8 @@ def parse_inputs(environ: Mapping[str, str], workspace: Path) -> ActionInputs:
         token=token,
         signing_key_pem=signing_key_pem,
         api_timeout_s=parse_api_timeout(get_input(environ, "api-timeout")),
+        fleet=parse_fleet_mode(get_input(environ, "fleet")),
+        fleet_certificates=get_input(environ, "fleet-certificates"),
     )
 
 
@@ -171,6 +178,13 @@ def parse_baseline(value: str | None, workspace: Path) -> BaselineSpec:
             "repository root) of a base certificate.json."
         )
     return BaselineSpec("file", path)
+
+
+def parse_fleet_mode(value: str | None) -> str:
+    """The ``fleet`` input (see `github.fleet_mode`)."""
+    from quantzero_ci.github.fleet_mode import parse_fleet_mode as parse
+
+    return parse(value)
 
 
 def _config_path(value: str | None, workspace: Path) -> Path | None:

@@ -87,6 +87,15 @@ def test_declared_outputs_are_the_ones_written(action: dict, tmp_path: Path) -> 
         workspace=tmp_path,
         comment_url="u",
     )
+    from quantzero_ci.fleet.outputs import FleetFiles
+    from quantzero_ci.github.fleet_mode import fleet_outputs, matrix_output
+
+    fleet = {
+        "totals": {"before_kg": 1.0, "after_kg": 0.5, "reduction_pct": 50.0},
+        "decision": {"passed": True, "failed_members": []},
+    }
+    files = FleetFiles(tmp_path / "f.json", tmp_path / "f.pdf", tmp_path / "f.md")
+    written |= fleet_outputs(fleet, files, tmp_path, "") | matrix_output([])
     assert set(action["outputs"]) == set(written) | {"error"}
     for required in (
         "passed",
