@@ -88,7 +88,7 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
     chosen = [n for n in candidates if n in set(chosen)]
     plan = _plan(layers, set(candidates), set(chosen), request)
     definition = NOTE.format(kernel=PER_TOKEN_KERNEL if per_token else PER_TENSOR_KERNEL)
-    notes = [definition]
+    notes = [] if per_token else [f"Dynamic INT8 fell back to {PER_TENSOR_KERNEL}."]
     if value is not None and value < request.target_pcs:
         notes.append(
             f"No set of dynamic INT8 Linear layers reached the target {request.target_pcs:g} on "

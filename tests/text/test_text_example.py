@@ -1,0 +1,50 @@
+"""The bundled text example (examples/text-topics) through the real CLI: it passes its gate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from tests.test_cli_e2e import ROOT, quantzero
+
+EXAMPLE = ROOT / "examples" / "text-topics"
+
+
+def test_text_example_passes_with_per_token_int8_linears(tmp_path: Path) -> None:
+    work = tmp_path / "text-topics"
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("quantzero-out", "__pycache__"))
+    before = {p.name: p.read_bytes() for p in work.iterdir() if p.is_file()}
+    done = quantzero("gate", "--config", str(work / ".quantzero.yml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    report = json.loads((work / "quantzero-out" / "certificate.json").read_text())
+    assert report["compression"]["method"] == "dynamic-int8-per-token"
+    assert report["model"]["inputs"]["sequence_length"] == 32
+    assert report["accuracy"]["n"] == 400 and report["consistency"]["n"] == 400
+    applied = {layer["kind"]: set() for layer in report["compression"]["layers"]}
+    for layer in report["compression"]["layers"]:
+        applied[layer["kind"]].add(layer["applied"])
+    assert applied["Linear"] == {"INT8"} and applied["Embedding"] == {"FP32"}
+    assert report["decision"]["passed"]
+    comment = (work / "quantzero-out" / "comment.md").read_text()
+    assert "memory-bound" in comment and "dynamic-int8-per-token" in comment
+    assert {p.name: p.read_bytes() for p in work.iterdir() if p.is_file()} == before
+
+
+def test_committed_weights_match_the_committed_vocabulary() -> None:
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        from model import build_model  # the example's own factory
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    model = build_model()
+    state = torch.load(EXAMPLE / "model.pt", weights_only=True)
+    model.load_state_dict(state)  # raises on any missing key or shape mismatch
+    data = torch.load(EXAMPLE / "evaluation.pt", weights_only=True)
+    ids = data["inputs"]["input_ids"]
+    assert int(ids.max()) < model.tokens.num_embeddings
+    assert bool((data["inputs"]["attention_mask"] == (ids != 0).long()).all())
