@@ -105,28 +105,58 @@ def gate_once(texts: list[str], measure: str, hardware: str) -> tuple[dict, floa
         return outcome.report, time.perf_counter() - start
 
 
-def speedup(length: int, runs: int = 40) -> tuple[float, float, float]:
-    """Median batch-1 ms of FP32 eager and dynamic INT8 Linear, and their ratio."""
+def schemes() -> dict[str, torch.nn.Module]:
+    """FP32 and every Linear in INT8 two ways: PyTorch's per-tensor dynamic, and per-token."""
+    import copy
+
     from quantzero_ci.hfload import load_hf_directory
     from quantzero_ci.neuroquant.fx_int8 import quantize_dynamic_layers
+    from quantzero_ci.neuroquant.pertoken import quantize_per_token
     from quantzero_ci.neuroquant.quantize import quantized_engine
 
-    fp32 = load_hf_directory(model_dir())
-    int8 = load_hf_directory(model_dir())
-    linears = [n for n, m in int8.named_modules() if type(m) is torch.nn.Linear]
+    fp32 = load_hf_directory(model_dir()).eval()
+    linears = [n for n, m in fp32.named_modules() if type(m) is torch.nn.Linear]
+    per_tensor, per_token = copy.deepcopy(fp32), copy.deepcopy(fp32)
     with quantized_engine("x86"):
-        quantize_dynamic_layers(int8, linears)
-        batch = tokenize(sentences(400)[:1], length)
-        a, b = [], []
-        with torch.inference_mode():
-            for run in range(runs + 5):
-                for model, times in ((fp32, a), (int8, b)):
-                    start = time.perf_counter()
-                    model(**batch)
-                    if run >= 5:
-                        times.append(time.perf_counter() - start)
-    fa, fb = statistics.median(a) * 1e3, statistics.median(b) * 1e3
-    return fa, fb, fa / fb
+        quantize_dynamic_layers(per_tensor, linears)
+    quantize_per_token(per_token, linears)
+    return {
+        "FP32": fp32,
+        "dynamic INT8, per-tensor (PyTorch)": per_tensor,
+        "dynamic INT8, per-token (shipped)": per_token,
+    }
+
+
+def embed(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    with torch.inference_mode():
+        out = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    return (out * mask).sum(1) / mask.sum(1)
+
+
+def cosines(models: dict[str, torch.nn.Module], texts: list[str]) -> dict[str, torch.Tensor]:
+    """Mean-pooled cosine with FP32 per evaluation sentence (length 128, batches of 30)."""
+    out: dict[str, list[torch.Tensor]] = {name: [] for name in models}
+    for start in range(0, len(texts), 30):
+        batch = tokenize(texts[start : start + 30], LENGTH)
+        reference = embed(models["FP32"], batch)
+        for name, model in models.items():
+            out[name].append(torch.nn.functional.cosine_similarity(embed(model, batch), reference))
+    return {name: torch.cat(values) for name, values in out.items()}
+
+
+def batch1_ms(models: dict[str, torch.nn.Module], length: int, runs: int = 40) -> dict[str, float]:
+    """Median batch-1 ms per model, interleaved, after 5 warm-ups."""
+    batch = tokenize(sentences(400)[:1], length)
+    times: dict[str, list[float]] = {name: [] for name in models}
+    with torch.inference_mode():
+        for run in range(runs + 5):
+            for name, model in models.items():
+                start = time.perf_counter()
+                model(**batch)
+                if run >= 5:
+                    times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 
 def main() -> None:
@@ -154,11 +184,22 @@ def main() -> None:
             f"| {statistics.median(s for _, s in results):.1f} |"
         )
     print()
-    print("| sequence length | FP32 eager ms | dynamic INT8 ms | speed-up |")
-    print("|---|---|---|---|")
-    for length in (32, 128):
-        fa, fb, ratio = speedup(length)
-        print(f"| {length} | {fa:.2f} | {fb:.2f} | {ratio:.2f}× |")
+    models = schemes()
+    cos = cosines(models, texts[100:400])
+    ms = {length: batch1_ms(models, length) for length in (32, 128)}
+    print(
+        "| scheme | cosine min | p1 | median | share >= 0.99 | batch-1 ms @32 (speed-up) "
+        "| batch-1 ms @128 (speed-up) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, c in cos.items():
+        cells = " | ".join(
+            f"{ms[n][name]:.2f} ({ms[n]['FP32'] / ms[n][name]:.2f}×)" for n in (32, 128)
+        )
+        print(
+            f"| {name} | {float(c.min()):.4f} | {float(torch.quantile(c.double(), 0.01)):.4f} "
+            f"| {float(c.median()):.4f} | {float((c >= 0.99).float().mean()):.3f} | {cells} |"
+        )
 
 
 if __name__ == "__main__":
