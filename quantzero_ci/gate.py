@@ -262,7 +262,11 @@ def _run(
             after = run_pass(shipped, batches, keep_outputs=keep)
         stage.forward_seconds += time.perf_counter() - start
         verification = compare_passes(
-            before, after, evaluation.labels, batch_size=batch_size, threads=latency_threads()
+            before,
+            after,
+            textgate.class_labels(evaluation.labels, config),
+            batch_size=batch_size,
+            threads=latency_threads(),
         )
         differs = before.top1 != after.top1
         if differs.ndim > 1:  # per-position predictions: an input changed if any position did

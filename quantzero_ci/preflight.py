@@ -35,6 +35,17 @@ def check_data(config: Config) -> None:
             "PCS needs held-out inputs: point data.evaluation at a .pt/.npy/.npz file of inputs "
             "(and labels for accuracy) that were not used for calibration.",
         )
+    if config.gate.max_accuracy_drop_pp is not None and config.consistency.measure in (
+        "cosine",
+        "neighbours",
+    ):
+        raise ConfigError(
+            "gate.max_accuracy_drop_pp",
+            f"is set, but consistency.measure {config.consistency.measure} compares embeddings, "
+            "which have no classes to be accurate about",
+            "Remove gate.max_accuracy_drop_pp, or compare class logits (model.output: logits, "
+            "consistency.measure: top1 or token-top1).",
+        )
     shape = config.model.input_shape
     evaluation = load_dataset(config.data.evaluation, "data.evaluation", shape, config.model.inputs)
     if config.gate.max_accuracy_drop_pp is not None and evaluation.labels is None:

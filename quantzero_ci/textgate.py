@@ -57,6 +57,11 @@ def plan(request: PlanRequest, config: Config, pooling: str) -> Planned:
     return plan_text(request, score, c.measure)
 
 
+def class_labels(labels: torch.Tensor | None, config: Config) -> torch.Tensor | None:
+    """The labels accuracy is measured against: none for an embedding (it has no classes)."""
+    return None if config.consistency.measure in EMBEDDING_MEASURES else labels
+
+
 def keeps_outputs(config: Config) -> bool:
     return config.consistency.measure != "top1"
 

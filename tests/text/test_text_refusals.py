@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -79,3 +81,24 @@ def test_hf_directory_without_safetensors_refused(tmp_path) -> None:
     (tmp_path / "config.json").write_text('{"auto_map": {"AutoModel": "x.Y"}}')
     with pytest.raises(InputError, match="auto_map"):
         load_hf_directory(tmp_path)
+
+
+def test_accuracy_threshold_refused_for_an_embedding_measure(text_project) -> None:
+    root, write = text_project
+    config = write({"measure": "cosine"}, max_accuracy_drop_pp=1.0)
+    data = torch.load(root / "evaluation.pt", weights_only=True)
+    torch.save(
+        {"inputs": data, "labels": torch.zeros(60, dtype=torch.long)}, root / "evaluation.pt"
+    )
+    with pytest.raises(ConfigError, match=r"gate\.max_accuracy_drop_pp.*embeddings"):
+        run_gate(load_config(config))
+
+
+def test_labels_beside_embeddings_measure_no_accuracy(text_project) -> None:
+    root, write = text_project
+    data = torch.load(root / "evaluation.pt", weights_only=True)
+    torch.save(
+        {"inputs": data, "labels": torch.zeros(60, dtype=torch.long)}, root / "evaluation.pt"
+    )
+    outcome = run_gate(load_config(write({"measure": "cosine"})))
+    assert json.loads(outcome.certificate_json.read_text())["accuracy"] is None
