@@ -10,7 +10,8 @@ measure other than ``top1``, ``auto`` takes this documented route instead:
    embeddings, LayerNorm, softmax and attention matmuls stay FP32 (their INT8 kernels would need
    static ranges and buy little on CPU).
 2. The plan is checked on the calibration inputs' planning split (odd-indexed inputs, as ``auto``
-   uses them) with the configured measure; FP32 runs once for all checks. When it misses the
+   uses them) with the configured measure, against the target plus one standard error
+   (``auto.planning_aim``: a few planning inputs scatter); FP32 runs once for all checks. When it misses the
    target, the Linear layers whose INT8 alone moves the output most (relative error on up to 16
    planning inputs, measured only after a miss) are raised back to FP32, an eighth of them at a
    time, until the planning score reaches the target (or none is left). The evaluation inputs
@@ -30,6 +31,7 @@ from torch import nn
 from quantzero_ci.carbon.energy import LayerWork, nominal_layer_seconds
 from quantzero_ci.measures import outputs_of
 from quantzero_ci.neuroquant import fx_int8, pertoken
+from quantzero_ci.neuroquant.auto import planning_aim
 from quantzero_ci.neuroquant.kinds import module_path
 from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest
 from quantzero_ci.neuroquant.policy import LayerDecision, Plan
@@ -71,6 +73,8 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
     batches = list(request.calibration or [])
     planning = [b[1::2] for b in batches if int(b.shape[0]) > 1] or batches
     reference = outputs_of(request.model, planning) if planning else None
+    planning_inputs = sum(int(b.shape[0]) for b in planning)
+    aim = planning_aim(request.target_pcs, planning_inputs)
     rounds: list[dict[str, Any]] = []
     chosen = list(candidates)
     step = max(1, len(candidates) // STEPS)
@@ -79,7 +83,7 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
         model = _build(request.model, chosen, request.backend, per_token)
         value = None if reference is None else float(score(reference, model, planning))
         rounds.append({"int8_layers": len(chosen), "planning_score": value})
-        if value is None or value >= request.target_pcs or not chosen:
+        if value is None or value >= aim or not chosen:
             break
         if errors is None:  # least sensitive first; measured only once a plan misses
             errors = _errors(request.model, candidates, planning, request.backend, per_token)
@@ -89,10 +93,11 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
     plan = _plan(layers, set(candidates), set(chosen), request)
     definition = NOTE.format(kernel=PER_TOKEN_KERNEL if per_token else PER_TENSOR_KERNEL)
     notes = [] if per_token else [f"Dynamic INT8 fell back to {PER_TENSOR_KERNEL}."]
-    if value is not None and value < request.target_pcs:
+    if value is not None and value < aim:
         notes.append(
-            f"No set of dynamic INT8 Linear layers reached the target {request.target_pcs:g} on "
-            "the planning inputs; the model ships FP32."
+            f"No set of dynamic INT8 Linear layers reached {aim:.3g} (the target "
+            f"{request.target_pcs:g} plus one standard error on {planning_inputs} planning "
+            "inputs); the model ships FP32."
         )
     if not planning:
         notes.append("No calibration data: the plan was not checked before evaluation.")
@@ -102,9 +107,10 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
         "kernel": pertoken.METHOD if per_token else DYNAMIC,
         "measure": measure,
         "target_pcs": request.target_pcs,
-        "planning_inputs": sum(int(b.shape[0]) for b in planning),
+        "aim_pcs": aim,
+        "planning_inputs": planning_inputs,
         "planning_pcs": value,
-        "reached_target": value is None or value >= request.target_pcs,
+        "reached_target": value is None or value >= aim,
         "candidates": len(candidates),
         "rounds": rounds,
         "seconds": time.perf_counter() - start,
