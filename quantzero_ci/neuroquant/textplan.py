@@ -9,10 +9,10 @@ measure other than ``top1``, ``auto`` takes this documented route instead:
    (`neuroquant.pertoken`; PyTorch's per-tensor dynamic INT8 where ``torch._int_mm`` is missing);
    embeddings, LayerNorm, softmax and attention matmuls stay FP32 (their INT8 kernels would need
    static ranges and buy little on CPU).
-2. The plan is checked on the calibration inputs' planning split (odd-indexed inputs, as ``auto``
-   uses them) with the configured measure, against the target plus one standard error
-   (``auto.planning_aim``: a few planning inputs scatter); FP32 runs once for all checks. When it misses the
-   target, the Linear layers whose INT8 alone moves the output most (relative error on up to 16
+2. The plan is checked on every calibration input (dynamic INT8 observes none, so none is
+   needed for ranges; the image route keeps half apart for that) with the configured measure,
+   against the target plus one standard error (``auto.planning_aim``: a few planning inputs
+   scatter); FP32 runs once for all checks. When it misses, the Linear layers whose INT8 alone moves the output most (relative error on up to 16
    planning inputs, measured only after a miss) are raised back to FP32, an eighth of them at a
    time, until the planning score reaches the target (or none is left). The evaluation inputs
    decide nothing.
@@ -44,7 +44,7 @@ NOTE = (
     "Text/embedding route of the auto planner: every Linear layer that runs faster in INT8 on the "
     "deployment hardware was quantized with dynamic INT8 ({kernel}); embeddings, LayerNorm, "
     "softmax and attention matmuls stay FP32. The plan was checked with the configured "
-    "consistency measure on the calibration inputs' planning split; the evaluation inputs "
+    "consistency measure on the calibration inputs; the evaluation inputs "
     "decided nothing."
 )
 PER_TOKEN_KERNEL = (
@@ -71,7 +71,7 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
         if type(modules.get(module_path(layer.name))) is nn.Linear and _pays(layer, request)
     ]
     batches = list(request.calibration or [])
-    planning = [b[1::2] for b in batches if int(b.shape[0]) > 1] or batches
+    planning = batches  # dynamic INT8 observes nothing: every calibration input can judge
     reference = outputs_of(request.model, planning) if planning else None
     planning_inputs = sum(int(b.shape[0]) for b in planning)
     aim = planning_aim(request.target_pcs, planning_inputs)
