@@ -16,8 +16,7 @@ import click
 from quantzero_ci import __version__
 from quantzero_ci.errors import EXIT_INTERNAL, QuantZeroError
 from quantzero_ci.funnel import DEBUG_ENV, debug_requested, internal_error, traceback_text
-
-SIGNING_KEY_ENV = "QUANTZERO_SIGNING_KEY"
+from quantzero_ci.keysource import SIGNING_KEY_ENV, signing_key_pem
 
 
 class _Group(click.Group):
@@ -73,17 +72,6 @@ def _overrides(**values: object) -> dict[str, object]:
     return {keys[name]: value for name, value in values.items() if value is not None}
 
 
-def _signing_key(path: Path | None) -> bytes | None:
-    if path is not None:
-        if not path.is_file():
-            raise QuantZeroError(
-                f"--signing-key: {path} does not exist. Create one with `quantzero keygen`."
-            )
-        return path.read_bytes()
-    pem = os.environ.get(SIGNING_KEY_ENV, "").strip()
-    return pem.encode() if pem else None
-
-
 @main.command()
 @click.option(
     "--config",
@@ -117,7 +105,7 @@ def gate(config_path: Path | None, signing_key: Path | None, **flags: Any) -> No
     if config_path is None and Path(DEFAULT_CONFIG_NAME).is_file():
         config_path = Path(DEFAULT_CONFIG_NAME)
     config = load_config(config_path, _overrides(**flags))
-    key_pem = _signing_key(signing_key or config.signing_key)
+    key_pem = signing_key_pem(signing_key, config.signing_key)
     outcome = run_gate(config, signing_key_pem=key_pem, stage=_stage_echo)
     for note in outcome.report["compression"]["notes"]:
         click.echo(f"warning: {note}", err=True)

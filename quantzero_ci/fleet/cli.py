@@ -7,15 +7,15 @@ group's funnel (one line, the error's exit code).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from quantzero_ci.keysource import SIGNING_KEY_ENV
+
 _PATH = click.Path(path_type=Path)
-SIGNING_KEY_ENV = "QUANTZERO_SIGNING_KEY"
 
 
 @click.group("fleet")
@@ -56,18 +56,10 @@ def _thresholds(fleet_thresholds: Any, minimum: float | None, maximum: float | N
     return fleet_thresholds
 
 
-def _key(path: Path | None, fallback: Path | None = None) -> bytes | None:
-    from quantzero_ci.errors import InputError
+def _key(path: Path | None, configured: Path | None = None) -> bytes | None:
+    from quantzero_ci.keysource import signing_key_pem
 
-    path = path or (None if os.environ.get(SIGNING_KEY_ENV, "").strip() else fallback)
-    if path is not None:
-        if not path.is_file():
-            raise InputError(
-                f"--signing-key: {path} does not exist. Create one with `quantzero keygen`."
-            )
-        return path.read_bytes()
-    pem = os.environ.get(SIGNING_KEY_ENV, "").strip()
-    return pem.encode() if pem else None
+    return signing_key_pem(path, configured)
 
 
 @fleet_group.command("list")
