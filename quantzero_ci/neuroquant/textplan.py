@@ -70,8 +70,7 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
         for layer in layers
         if type(modules.get(module_path(layer.name))) is nn.Linear and _pays(layer, request)
     ]
-    batches = list(request.calibration or [])
-    planning = batches  # dynamic INT8 observes nothing: every calibration input can judge
+    planning = list(request.calibration or [])  # dynamic INT8 observes none: all can judge
     reference = outputs_of(request.model, planning) if planning else None
     planning_inputs = sum(int(b.shape[0]) for b in planning)
     aim = planning_aim(request.target_pcs, planning_inputs)
@@ -87,7 +86,7 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
             break
         if errors is None:  # least sensitive first; measured only once a plan misses
             errors = _errors(request.model, candidates, planning, request.backend, per_token)
-            chosen = sorted(chosen, key=lambda n: errors.get(n, 0.0) if errors else 0.0)
+            chosen.sort(key=errors.__getitem__)
         chosen = chosen[:-step] if len(chosen) > step else []
     chosen = [n for n in candidates if n in set(chosen)]
     plan = _plan(layers, set(candidates), set(chosen), request)
