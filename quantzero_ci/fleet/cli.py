@@ -16,6 +16,9 @@ import click
 from quantzero_ci.keysource import SIGNING_KEY_ENV
 
 _PATH = click.Path(path_type=Path)
+_signing_key_option = click.option(
+    "--signing-key", type=_PATH, help=f"Ed25519 private key PEM (default: ${SIGNING_KEY_ENV})."
+)
 
 
 @click.group("fleet")
@@ -89,9 +92,7 @@ def list_command(paths: tuple[Path, ...], workspace: Path, as_json: bool) -> Non
 @click.argument("configs", nargs=-1, type=_PATH)
 @_workspace_option
 @click.option("--output-dir", type=_PATH, help="The fleet's folder (default: quantzero-fleet).")
-@click.option(
-    "--signing-key", type=_PATH, help=f"Ed25519 private key PEM (default: ${SIGNING_KEY_ENV})."
-)
+@_signing_key_option
 @_threshold_options
 def gate_command(
     configs: tuple[Path, ...],
@@ -144,9 +145,7 @@ def gate_command(
     type=_PATH,
     help="The fleet's quantzero-fleet.yml: its thresholds apply and each of its members must be given.",
 )
-@click.option(
-    "--signing-key", type=_PATH, help=f"Ed25519 private key PEM (default: ${SIGNING_KEY_ENV})."
-)
+@_signing_key_option
 @_threshold_options
 def merge_command(
     certs: tuple[Path, ...],

@@ -18,7 +18,7 @@ from quantzero_ci.fleet.outputs import FleetFiles, open_fleet_outputs, write_fle
 
 @dataclass(frozen=True)
 class MergeOutcome:
-    """The fleet certificate and where it was written."""
+    """The fleet certificate and where it was written (`run.FleetOutcome` adds the members)."""
 
     fleet: dict[str, Any]
     files: FleetFiles

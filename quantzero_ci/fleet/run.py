@@ -16,28 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from quantzero_ci.config import Config, load_config
-from quantzero_ci.errors import EXIT_GATE_FAILED, EXIT_PASS, ConfigError, QuantZeroError
+from quantzero_ci.errors import ConfigError, QuantZeroError
 from quantzero_ci.fleet.discover import Fleet, FleetMember, relative
-from quantzero_ci.fleet.outputs import FleetFiles, open_fleet_outputs, write_fleet_outputs
+from quantzero_ci.fleet.merge import MergeOutcome
+from quantzero_ci.fleet.outputs import open_fleet_outputs, write_fleet_outputs
 
 StageHook = Callable[[str], AbstractContextManager[None]]
 
 
 @dataclass(frozen=True)
-class FleetOutcome:
+class FleetOutcome(MergeOutcome):
     """The fleet certificate, where it was written, and each member's gate outcome."""
 
-    fleet: dict[str, Any]
-    files: FleetFiles
     members: tuple[tuple[FleetMember, Any], ...]  # (member, gate.GateOutcome)
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.fleet["decision"]["passed"])
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_PASS if self.passed else EXIT_GATE_FAILED
 
 
 def member_configs(
