@@ -23,12 +23,10 @@ from quantzero_ci.outputset import OutputSet, open_output_set
 CERTIFICATE_JSON = "certificate.json"
 CERTIFICATE_PDF = "certificate.pdf"
 COMMENT_MD = "comment.md"
-COMPRESSED_MODEL = "model.compressed.pt"
 OUTPUT_NAMES = {
     "json": CERTIFICATE_JSON,
     "pdf": CERTIFICATE_PDF,
     "comment": COMMENT_MD,
-    "model": COMPRESSED_MODEL,
 }
 
 StageHook = Callable[[str], AbstractContextManager[None]]
@@ -83,8 +81,9 @@ def run_gate(
     from quantzero_ci.loading import dataset_cache
     from quantzero_ci.preflight import check_data, check_signing_key
 
-    outputs = _output_paths(config, workspace, tuple(extra_outputs or ()))
-    paths = {key: outputs.staged(name) for key, name in OUTPUT_NAMES.items()}
+    names = output_names(config)
+    outputs = _output_paths(config, workspace, tuple(extra_outputs or ()), names)
+    paths = {key: outputs.staged(name) for key, name in names.items()}
     timer = _StageTimer(stage)
     try:
         check_signing_key(signing_key_pem)
@@ -114,7 +113,7 @@ def run_gate(
         certificate_json=outputs.final(CERTIFICATE_JSON),
         certificate_pdf=outputs.final(CERTIFICATE_PDF),
         comment_md=outputs.final(COMMENT_MD),
-        compressed_model=outputs.final(COMPRESSED_MODEL),
+        compressed_model=outputs.final(names["model"]),
         stage_seconds=dict(timer.seconds),
         forward_seconds=timer.forward_seconds,
     )
@@ -142,7 +141,27 @@ def _timings(timer: _StageTimer) -> dict[str, Any]:
     return {"stages_s": stages, "total_s": round(sum(stages.values()), 3), "excludes": "certify"}
 
 
-def _output_paths(config: Config, workspace: Path | None, extra: tuple[str, ...] = ()) -> OutputSet:
+def runtime_name(config: Config) -> str:
+    """The runtime the compressed model ships for: ExecuTorch + XNNPACK, or TorchScript for the
+    text route's per-token INT8 Linear layers."""
+    from quantzero_ci.textgate import uses_text_route
+
+    return "torchscript" if uses_text_route(config) else "executorch-xnnpack"
+
+
+def output_names(config: Config) -> dict[str, str]:
+    """Output key → file name; the compressed model's name is its runtime's."""
+    from quantzero_ci.runtimes import get_runtime
+
+    return {**OUTPUT_NAMES, "model": get_runtime(runtime_name(config)).file_name}
+
+
+def _output_paths(
+    config: Config,
+    workspace: Path | None,
+    extra: tuple[str, ...],
+    names: Mapping[str, str],
+) -> OutputSet:
     """Check the output directory and open the staging folder for the output set."""
     inputs = [
         p
@@ -156,7 +175,7 @@ def _output_paths(config: Config, workspace: Path | None, extra: tuple[str, ...]
         if p is not None
     ]
     return open_output_set(
-        config.output_dir, (*OUTPUT_NAMES.values(), *extra), inputs=inputs, workspace=workspace
+        config.output_dir, (*names.values(), *extra), inputs=inputs, workspace=workspace
     )
 
 
@@ -170,20 +189,17 @@ def _run(
     from quantzero_ci.carbon.section import layer_works
     from quantzero_ci.consistency import compare_passes, eval_batch_size, run_pass
     from quantzero_ci.latency import batch1
-    from quantzero_ci.loading import load_dataset, load_model, load_torchscript, state_dict_bytes
+    from quantzero_ci.loading import load_dataset, load_model, state_dict_bytes
     from quantzero_ci.neuroquant import planners
-    from quantzero_ci.neuroquant.quantize import (
-        ENGINES,
-        compress,
-        quantized_engine,
-        save_compressed,
-    )
+    from quantzero_ci.neuroquant.quantize import compress
     from quantzero_ci.neuroquant.selfcheck import check_outputs
+    from quantzero_ci.runtimes import get_runtime
     from quantzero_ci.neuroquant.sensitivity import logits_of
     from quantzero_ci.profiler import profile_model
 
     hardware = get_hardware(config.deployment.hardware)
     grid = get_grid(config.deployment.country)
+    runtime = get_runtime(runtime_name(config))
     assert config.data.evaluation is not None  # preflight.check_data refused it already
     shape = config.model.input_shape
     with stage("load"):
@@ -208,6 +224,7 @@ def _run(
         _require_finite_example(
             loaded.module, example, "data.calibration" if calibration else "data.evaluation"
         )
+    batch_size = eval_batch_size(len(evaluation), config.data.batch_size)
     calib_batches = None
     if calibration is not None:
         calib_batches = calibration.batches(
@@ -231,35 +248,35 @@ def _run(
                 model=loaded.module,
                 example=example,
                 calibration=calib_batches,
+                runtime=runtime,
+                max_batch=batch_size,
             ),
             config,
             pooling,
         )
         plan = planned.plan
     with stage("quantize"):
-        result = planned.compressed or compress(
-            loaded.module, plan, example, calib_batches, hardware.quant_backend
-        )
-        if planned.compressed is None:
-            with quantized_engine(result.backend):
-                check_outputs(
-                    logits_of(loaded.module(example)),
-                    logits_of(result.model(example)),
-                    result.backend,
-                )
+        engine, result = planned.engine, planned.compressed
+        if result is None:
+            engine, result = compress(
+                loaded.module, plan, example, calib_batches, runtime, batch_size
+            )
+            check_outputs(
+                logits_of(loaded.module(example)), logits_of(result.model(example)), runtime.name
+            )
     with stage("save"):
         paths["model"].parent.mkdir(parents=True, exist_ok=True)
-        with quantized_engine(result.backend):
-            how = save_compressed(result.model, example, paths["model"])
-            shipped = load_torchscript(paths["model"])
-    batch_size = eval_batch_size(len(evaluation), config.data.batch_size)
+        if engine is not None:
+            engine.ship(result, paths["model"])
+        else:
+            runtime.lower(result.model, example, batch_size, paths["model"])
+        shipped = runtime.load(paths["model"])
     batches = evaluation.batches(batch_size)
     with stage("verify"):
         start = time.perf_counter()
         keep = textgate.keeps_outputs(config)
         before = run_pass(loaded.module, batches, keep_outputs=keep)
-        with quantized_engine(result.backend):
-            after = run_pass(shipped, batches, keep_outputs=keep)
+        after = run_pass(shipped, batches, keep_outputs=keep)
         stage.forward_seconds += time.perf_counter() - start
         verification = compare_passes(
             before,
@@ -283,7 +300,6 @@ def _run(
             loaded.module,
             shipped,
             [evaluation.inputs[i : i + 1] for i in range(min(8, len(evaluation)))],
-            engine=lambda: quantized_engine(result.backend),
         )
         stage.forward_seconds += time.perf_counter() - start
     with stage("estimate"):
@@ -312,8 +328,8 @@ def _run(
             note=loaded.note,
         ),
         compressed=ModelFacts(
-            label=COMPRESSED_MODEL,
-            format="torchscript",
+            label=runtime.file_name,
+            format=runtime.format,
             path=_display(paths["model"], config),
             sha256=file_sha256(paths["model"]),
             size_bytes=paths["model"].stat().st_size,
@@ -332,8 +348,8 @@ def _run(
             "thresholds": list(plan.thresholds) if plan.thresholds is not None else None,
             "target_pcs": target_pcs if plan.mode == planners.AUTO_MODE else None,
             "method": result.method,
-            "backend": result.backend,
-            "notes": [*planned.notes, *result.notes, *_serialization_notes(how)],
+            "backend": runtime.name,
+            "notes": [*planned.notes, *result.notes],
             "calibration_inputs": planned.observe_inputs
             if planned.observe_inputs is not None
             else (sum(int(b.shape[0]) for b in calib_batches) if calib_batches else 0),
@@ -343,7 +359,7 @@ def _run(
         },
         carbon=carbon,
         verification=verification,
-        sizes=(len(state_dict_bytes(loaded.module)), len(state_dict_bytes(result.model))),
+        sizes=(len(state_dict_bytes(loaded.module)), paths["model"].stat().st_size),
         baseline=baseline_section,
         thresholds={
             "min_carbon_reduction_pct": config.gate.min_carbon_reduction_pct,
@@ -361,16 +377,15 @@ def _run(
         },
     )
     report["consistency"]["changed_inputs"] = changed
-    report["compressed_model"]["engine"] = ENGINES[result.backend]
-    report["compressed_model"]["load"] = (
-        f'import torch; torch.backends.quantized.engine = "{ENGINES[result.backend]}"; '
-        f'model = torch.jit.load("{COMPRESSED_MODEL}")'
-    )
+    report["compressed_model"]["runtime"] = {"name": runtime.name, "version": runtime.version()}
+    report["compressed_model"]["load"] = runtime.load_line(runtime.file_name)
     report["latency"]["batch1"] = latency1
     sequence = textgate.sequence_facts(batches, config)
     if sequence is not None:
         report["model"]["inputs"] = sequence
     report["latency"]["slower_warning"] = _slower_warning(latency1, hardware.quant_backend)
+    if engine is not None:
+        report["compression"]["build_seconds"] = {k: round(v, 3) for k, v in engine.seconds.items()}
     return report
 
 
@@ -441,15 +456,6 @@ def _advice(
     }
 
 
-def _serialization_notes(how: str) -> list[str]:
-    if how == "trace":
-        return [
-            "The compressed model was saved with torch.jit.trace because it could not be scripted: "
-            "any data-dependent control flow is frozen to the path the example input took."
-        ]
-    return []
-
-
 def plan_applied(plan: Any) -> dict[str, str]:
     """Layer name → the precision really applied."""
     return {layer.name: layer.applied for layer in plan.layers}
@@ -506,7 +512,7 @@ def _finish(
     from quantzero_ci.signing import certificate_json_bytes, sign_report, unsigned_signature
 
     # the compressed model's path is where it lies once the set is in place, not the staging copy
-    final_model = _display(outputs.final(COMPRESSED_MODEL), config)
+    final_model = _display(outputs.final(output_names(config)["model"]), config)
     compressed = {**report["compressed_model"], "path": final_model}
     report = {**report, "compressed_model": compressed}
     checks, decision = evaluate_checks(report, report["thresholds"])

@@ -1,48 +1,59 @@
-"""The ``auto`` planner: the largest estimated saving on the deployment hardware at a target PCS.
+"""The ``auto`` planner: the largest estimated saving on the deployment hardware whose predictions
+stay at the target, judged against the planning inputs' own noise floor.
 
-1. The calibration batches are split by input index: even inputs observe activation ranges,
-   odd inputs plan. The evaluation inputs are never seen, so the certificate's PCS stays held out.
+1. Every calibration input observes activation ranges (once, ``quantize.Engine``) and plans.
+   The evaluation inputs are never seen, so the certificate's PCS stays held out.
 2. One sensitivity pass over the planning inputs (``sensitivity.measure``) gives, per candidate
-   layer and precision, its contribution to each input's top-1 margin error.
-3. A greedy choice starts from the cheapest precision the hardware runs faster (INT8, or BF16
-   where INT8 has no kernel) and moves to higher precision, one layer at a time, the layer with
-   the largest predicted PCS gain per second of estimated time given up, until the predicted PCS
-   on the planning inputs reaches the target plus one standard error (``planning_aim``).
-   Precisions the class runs no faster are never
-   candidates.
-4. The plan is built with real kernels and its PCS measured on the planning inputs; when it
-   misses, the prediction's scale is refitted to the measurement and step 3 repeats (at most
-   ``MAX_ROUNDS`` builds). The model of the last accepted round is the one that ships.
+   layer, its contribution σ²ᵢ to each input's top-1 margin error.
+3. The noise floor, per input: two FP32 passes under Gaussian input noise (1% of the inputs'
+   spread) give each input's margin wobble τᵢ, and its flip probability qᵢ = Φ(−mᵢ/τᵢ). The
+   floor is 1 − mean qᵢ: how often FP32 disagrees with itself. A target above it cannot be shown
+   by these inputs and is clipped to it (the certificate says so).
+4. A greedy choice starts with every candidate INT8 and moves layers back to FP32, the largest
+   predicted gain per second of estimated time given up first, until the prediction reaches the
+   aim.
+5. The plan is built (PT2E, not lowered) and run on the planning inputs. Its measured margin
+   errors εᵢ calibrate the prediction: λ² = Σεᵢ² / Σσᵢ², pᵢ = Φ(−mᵢ/(λσᵢ)), a continuous flip
+   probability per input that every input informs, not only the few that flipped. The plan is
+   accepted when mean pᵢ plus one paired standard error of (pᵢ − qᵢ) stays within 1 − target
+   (at the floor: the plan disturbs predictions no more than 1% input noise does, by more than
+   the sampling error of the comparison), and its measured flips are not significantly above
+   what the target allows. On a miss, or to try a cheaper plan after a pass, step 4 repeats with
+   the calibrated λ (at most ``MAX_ROUNDS`` builds). The cheapest accepted plan ships, lowered
+   once.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from quantzero_ci.carbon.energy import LayerWork, nominal_layer_seconds
-from quantzero_ci.neuroquant import sensitivity
+from quantzero_ci.neuroquant import pt2e, sensitivity
 from quantzero_ci.neuroquant.canonical import canonicalize
 from quantzero_ci.neuroquant.kinds import STATIC_INT8_TYPES, module_path
 from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest, register_planner
 from quantzero_ci.neuroquant.policy import LayerDecision, Plan
 from quantzero_ci.neuroquant.selfcheck import check_outputs
-from quantzero_ci.neuroquant.sensitivity import logits_of
 from quantzero_ci.precisions import NAMES
 
 MAX_ROUNDS = 4
 MAX_PLANNING_INPUTS = 128
 NOISE_SIGMA = 0.01
+NOISE_SEEDS = 2
+Z = 1.0  # one paired standard error of margin on the planning inputs
 PLANNER_NOTE = (
-    "Plan chosen by the auto planner on calibration inputs only (even-indexed inputs observed "
-    "activation ranges, odd-indexed inputs measured sensitivity and checked the plan); the "
-    "evaluation inputs decided nothing, so the PCS above is held out."
+    "Plan chosen by the auto planner on calibration inputs only: they observed activation ranges "
+    "and judged each plan against their own FP32 noise floor, by a per-input flip probability "
+    "from the measured margin errors (calibrated sensitivities) compared pairwise with FP32's "
+    "flips under 1% input noise; the evaluation inputs decided nothing, so the PCS above is "
+    "held out."
 )
 
 
@@ -77,29 +88,34 @@ class Advisor:
 
 @register_planner(AUTO_MODE)
 def plan_auto(request: PlanRequest) -> Planned:
-    """Plan with measured sensitivities; see the module docstring."""
-    from quantzero_ci.neuroquant.quantize import compress
+    """Plan with measured sensitivities against the noise floor; see the module docstring."""
+    from quantzero_ci.neuroquant.quantize import Engine
 
     start = time.perf_counter()
     batches = list(request.calibration or [])
-    observe, planning = split_calibration(batches)
+    planning = _first_inputs(batches, MAX_PLANNING_INPUTS)
     layers = request.profile.layers
-    canonical = canonicalize(request.model, request.example)
-    modules = dict(canonical.model.named_modules())
+    runtime = request.runtime
+    modules = dict(request.model.named_modules())
+    faster = [
+        p
+        for p in NAMES
+        if p != "FP32"
+        and request.hardware.factor(p).value > 1.0
+        and p in runtime.runs_precisions
+    ]
     options: dict[str, tuple[str, ...]] = {}
     why_fixed: dict[str, str] = {}
-    faster = [p for p in NAMES if p != "FP32" and request.hardware.factor(p).value > 1.0]
     for layer in layers:
-        module = modules.get(canonical.target(module_path(layer.name)))
+        module = modules.get(module_path(layer.name))
         if not planning:
             why_fixed[layer.name] = "auto: no calibration data to measure sensitivity, kept FP32"
         elif not isinstance(module, STATIC_INT8_TYPES):
-            why_fixed[layer.name] = (
-                f"auto: no static INT8 or BF16 kernel for {layer.kind} here, kept FP32"
-            )
+            why_fixed[layer.name] = f"auto: no INT8 kernel for {layer.kind} here, kept FP32"
         elif not faster:
             why_fixed[layer.name] = (
-                f"auto: {request.hardware.name} runs no precision faster than FP32, kept FP32"
+                f"auto: {request.hardware.name} runs no precision faster than FP32 in "
+                f"{runtime.name}, kept FP32"
             )
         else:
             options[layer.name] = (*faster, "FP32")
@@ -113,10 +129,11 @@ def plan_auto(request: PlanRequest) -> Planned:
         }
         for layer in layers
     }
+    engine = Engine(request.model, request.example, batches or None, runtime, request.max_batch)
     info: dict[str, Any] = {
         "name": AUTO_MODE,
         "target_pcs": request.target_pcs,
-        "observe_inputs": _count(observe),
+        "observe_inputs": _count(batches),
         "planning_inputs": _count(planning),
         "candidates": len(options),
         "rounds": [],
@@ -125,12 +142,18 @@ def plan_auto(request: PlanRequest) -> Planned:
     if not options:
         plan = _plan(layers, {}, why_fixed, {}, None)
         info.update(seconds=time.perf_counter() - start, forward_passes={"sensitivity": 0})
-        return Planned(plan=plan, info=info, observe_inputs=_count(observe))
-    reduce_range = _reduce_range(request.backend)
-    work = copy.deepcopy(canonical.model)
+        return Planned(
+            plan=plan,
+            compressed=engine.build(plan),
+            engine=engine,
+            info=info,
+            observe_inputs=_count(batches),
+        )
+    canonical = canonicalize(request.model, request.example)
     targets = {canonical.target(module_path(name)): name for name in options}
+    work = _trainable_copy(canonical.model)
     measured = sensitivity.measure(
-        work, {path: options[name][:-1] for path, name in targets.items()}, planning, reduce_range
+        work, {path: options[name][:-1] for path, name in targets.items()}, planning, False
     )
     del work
     sens = sensitivity.Sensitivity(
@@ -138,122 +161,206 @@ def plan_auto(request: PlanRequest) -> Planned:
         variances={targets[path]: v for path, v in measured.variances.items()},
         top1=measured.top1,
     )
-    info["noise_floor_planning"] = _noise_floor(request.model, planning)
-    aim = planning_aim(request.target_pcs, sens.n)
-    info["aim_pcs"] = aim
-    scale, accepted, last = 1.0, None, None
-    failed_scale: float | None = None  # the largest scale whose plan missed the target
+    noise = noise_floor(request.model, planning, sens.top1, sens.margins, request.max_batch)
+    floor = noise.floor
+    target = request.target_pcs
+    clipped = floor is not None and target > floor
+    effective = floor if clipped and floor is not None else target
+    allowed = 1.0 - effective
+    info.update(
+        noise_floor_planning=noise.binary_floor,
+        noise_floor_planning_continuous=floor,
+        effective_target=effective,
+        target_clipped=clipped,
+    )
+    scale, margin = 1.0, 0.0
+    accepted: tuple[dict[str, str], Any, Check] | None = None
+    last: tuple[dict[str, str], Any, Check] | None = None
     tried: list[dict[str, str]] = []
-    passes = {"sensitivity_forward_backward": sens.n, "observe": 0, "planning_check": 0}
+    passes = {"sensitivity_forward_backward": sens.n, "noise": NOISE_SEEDS * sens.n}
+    passes.update(observe=engine.calibration_inputs(), planning_check=0)
     for _ in range(MAX_ROUNDS):
+        aim = min(1.0, 1.0 - allowed + margin)
         assignment = choose(sens, options, cost, aim, scale)
         if assignment in tried:
-            if accepted is not None:
-                break
-            scale *= 2.0
-            continue
+            break
         tried.append(assignment)
         plan = _plan(layers, assignment, why_fixed, _reasons(sens, assignment, options, cost), sens)
-        result = compress(request.model, plan, request.example, observe, request.backend)
-        passes["observe"] += _count(observe)
-        pcs = _planning_pcs(request.model, result, planning, sens.top1, request.backend)
+        result = engine.build(plan)
+        logits = pt2e.run(result.model, planning, request.max_batch, channels_last=True)
+        check_outputs(_first_logits(request.model, planning), logits[: planning[0].shape[0]], runtime.name)
         passes["planning_check"] += sens.n
+        check = judge(sens, assignment, logits, noise.flip_probability, allowed)
         info["rounds"].append(
             {
                 "int8_layers": sum(p == "INT8" for p in assignment.values()),
                 "bf16_layers": sum(p == "BF16" for p in assignment.values()),
                 "fp32_layers": len(layers) - sum(p != "FP32" for p in assignment.values()),
+                "estimated_seconds_share": _seconds(assignment, cost)
+                / max(_seconds(dict.fromkeys(assignment, "FP32"), cost), 1e-30),
                 "scale": scale,
-                "predicted_pcs": sens.predicted_pcs(assignment, scale),
-                "planning_pcs": pcs,
+                "predicted_pcs": check.predicted,
+                "planning_pcs": check.measured,
+                "paired_se": check.paired_se,
+                "accepted": check.accepted,
             }
         )
-        last = (assignment, result, pcs)
-        if pcs >= aim:
-            if accepted is None or _seconds(assignment, cost) < _seconds(accepted[0], cost):
-                accepted = last
-            if failed_scale is None:
-                break  # passed at the first try: no cheaper plan is known to be worth a build
-            passed_scale = scale
-            scale = (failed_scale * passed_scale) ** 0.5  # between a miss and a pass
-        else:
-            failed_scale = scale if failed_scale is None else max(failed_scale, scale)
-            if accepted is None:
-                scale = max(_refit(sens, assignment, pcs, scale), scale * 1.5)
-            else:
-                scale = (scale * _scale_of(accepted, info)) ** 0.5
+        last = (assignment, result, check)
+        if check.accepted and (
+            accepted is None or _seconds(assignment, cost) < _seconds(accepted[0], cost)
+        ):
+            accepted = last
+        scale, margin = check.scale, Z * check.paired_se
     final = accepted or last
     assert final is not None
-    assignment, result, pcs = final
+    assignment, result, check = final
     info.update(
-        planning_pcs=pcs,
+        planning_pcs=check.measured,
+        predicted_pcs=check.predicted,
         reached_target=accepted is not None,
-        scale=scale,
+        scale=check.scale,
         seconds=time.perf_counter() - start,
         forward_passes=passes,
+        engine_seconds=dict(engine.seconds),
     )
     notes = []
-    floor = info.get("noise_floor_planning")
-    if floor is not None and request.target_pcs > floor:
+    if clipped:
         notes.append(
-            f"The target PCS {request.target_pcs:g} is above the planning inputs' own FP32 noise "
-            f"floor ({floor:.3f}: FP32 against itself under 1% input noise): they cannot tell "
-            "such a plan from FP32's own wobble, so the planner had to be conservative. A target "
-            "at the noise floor keeps more INT8."
+            f"The target PCS {target:g} is above what the planning inputs can show: their own "
+            f"FP32 noise floor is {floor:.3f} (FP32 against itself under 1% input noise), so the "
+            f"plan was judged against {effective:.3f}, the floor."
         )
     if accepted is None:
         notes.append(
-            f"The auto planner did not reach the target PCS {request.target_pcs:g} (aiming at "
-            f"{aim:.3f} on {sens.n} inputs) on the "
-            f"planning inputs within {MAX_ROUNDS} builds (best {pcs:.3f}); the last plan ships."
+            f"The auto planner found no plan within {MAX_ROUNDS} builds whose predicted "
+            f"disagreement stayed within the target on the {sens.n} planning inputs (best "
+            f"measured agreement {check.measured:.3f}); the last plan ships."
         )
     return Planned(
         plan=result.plan,
         compressed=result,
-        observe_inputs=_count(observe),
+        engine=engine,
+        observe_inputs=_count(batches),
         info=info,
-        advisor=Advisor(sens, assignment, scale),
+        advisor=Advisor(sens, assignment, check.scale),
         notes=tuple(notes),
     )
 
 
-def planning_aim(target: float, n: int) -> float:
-    """The PCS a plan must reach on ``n`` planning inputs: the target plus one standard error.
+@dataclass(frozen=True)
+class NoiseFloor:
+    """FP32 against itself under input noise, per planning input."""
 
-    PCS measured on a few planning inputs scatters by sqrt(t(1 − t)/n) around the plan's true
-    PCS; accepting at the bare target would ship plans whose held-out PCS falls below it about
-    half the time. One standard error of margin makes that about one time in six.
-    """
-    if n <= 0 or target <= 0.0:
-        return target
-    return min(1.0, target + math.sqrt(target * (1.0 - target) / n))
+    flip_probability: np.ndarray  # qᵢ = Φ(−mᵢ/τᵢ)
+    binary_floor: float | None  # share of inputs whose top-1 held under every noise draw
+    floor: float | None  # 1 − mean qᵢ
+
+
+def noise_floor(
+    model: torch.nn.Module,
+    planning: Sequence[torch.Tensor],
+    top1: torch.Tensor,
+    margins: np.ndarray,
+    max_batch: int,
+) -> NoiseFloor:
+    """Each planning input's margin wobble under N(0, (1% of the inputs' std)²) noise, seeds
+    0..NOISE_SEEDS−1; integer inputs (token ids) cannot be nudged and have no floor."""
+    if not planning or not planning[0].is_floating_point():
+        empty = np.zeros_like(margins)
+        return NoiseFloor(empty, None, None)
+    spread = float(torch.cat([b.flatten() for b in planning]).std())
+    squared = np.zeros_like(margins)
+    held = np.ones_like(margins, dtype=bool)
+    for seed in range(NOISE_SEEDS):
+        generator = torch.Generator().manual_seed(seed)
+        noisy = [
+            b + torch.randn(b.shape, generator=generator) * (NOISE_SIGMA * spread) for b in planning
+        ]
+        logits = sensitivity.logits_of(pt2e.run(model, noisy, max_batch, channels_last=True))
+        moved = margin_for(logits, top1)
+        squared += (moved - margins) ** 2
+        held &= (logits.argmax(1) == top1).numpy()
+    wobble = np.sqrt(squared / NOISE_SEEDS)
+    flip = _flip_probability(margins, wobble)
+    return NoiseFloor(flip, float(held.mean()), float(1.0 - flip.mean()))
+
+
+@dataclass(frozen=True)
+class Check:
+    """A built plan judged on the planning inputs."""
+
+    measured: float  # share of planning inputs whose top-1 held
+    predicted: float  # 1 − mean pᵢ
+    paired_se: float  # standard error of mean(pᵢ − qᵢ)
+    scale: float  # λ², the calibrated variance scale
+    accepted: bool
+
+
+def judge(
+    sens: sensitivity.Sensitivity,
+    assignment: Mapping[str, str],
+    logits: torch.Tensor,
+    noise_flip: np.ndarray,
+    allowed: float,
+) -> Check:
+    """Accept when the plan's flip probability, one paired SE up, is within ``allowed`` and its
+    measured flips are not significantly (two binomial SEs) above it."""
+    logits = sensitivity.logits_of(logits)
+    margins = sens.margins
+    moved = margin_for(logits, sens.top1)
+    errors = moved - margins
+    variance = sens.total_variance(assignment)
+    total = float(variance.sum())
+    scale = float((errors**2).sum() / total) if total > 0 else 1.0
+    flip = _flip_probability(margins, np.sqrt(np.maximum(variance * scale, 0.0)))
+    n = int(margins.shape[0])
+    difference = flip - noise_flip
+    paired_se = float(difference.std(ddof=1) / math.sqrt(n)) if n > 1 else 1.0
+    flipped = float((logits.argmax(1) != sens.top1).float().mean())
+    binomial = math.sqrt(max(allowed * (1.0 - allowed), 1.0 / n) / n) if n else 1.0
+    predicted = float(1.0 - flip.mean())
+    accepted = (1.0 - predicted) + Z * paired_se <= allowed and flipped <= allowed + 2 * binomial
+    return Check(1.0 - flipped, predicted, paired_se, scale, accepted)
+
+
+def margin_for(logits: torch.Tensor, top1: torch.Tensor) -> np.ndarray:
+    """The logit of FP32's top-1 class minus the best other class (negative: a flip)."""
+    logits = logits.double()
+    own = logits.gather(1, top1.view(-1, 1)).squeeze(1)
+    others = logits.scatter(1, top1.view(-1, 1), float("-inf")).amax(1)
+    return (own - others).numpy()
+
+
+def _flip_probability(margins: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Φ(−m/σ) per input, 0 where σ is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(sigma > 0, margins / np.where(sigma > 0, sigma, 1.0), np.inf)
+    return np.array([0.5 * math.erfc(v / math.sqrt(2.0)) for v in t.tolist()])
+
+
+def _trainable_copy(model: torch.nn.Module) -> torch.nn.Module:
+    import copy
+
+    return copy.deepcopy(model)
+
+
+def _first_logits(model: torch.nn.Module, planning: Sequence[torch.Tensor]) -> torch.Tensor:
+    with torch.no_grad():
+        return sensitivity.logits_of(model(planning[0]))
+
+
+def _first_inputs(batches: Sequence[torch.Tensor], limit: int) -> list[torch.Tensor]:
+    kept, total = [], 0
+    for batch in batches:
+        if total >= limit:
+            break
+        kept.append(batch[: limit - total])
+        total += int(kept[-1].shape[0])
+    return kept
 
 
 def _seconds(assignment: Mapping[str, str], cost: Mapping[str, Mapping[str, float]]) -> float:
     return sum(cost[name][precision] for name, precision in assignment.items())
-
-
-def _scale_of(accepted: tuple[Any, ...], info: Mapping[str, Any]) -> float:
-    """The scale of the round that built the accepted plan."""
-    for record in info["rounds"]:
-        if record["planning_pcs"] == accepted[2]:
-            return float(record["scale"])
-    return 1.0
-
-
-def split_calibration(
-    batches: Sequence[torch.Tensor],
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Even-indexed inputs observe, odd-indexed inputs plan (at most MAX_PLANNING_INPUTS)."""
-    if not batches:
-        return [], []
-    inputs = torch.cat(list(batches))
-    size = max(int(b.shape[0]) for b in batches)
-    if inputs.shape[0] < 2:
-        return list(batches), []
-    observe = inputs[0::2].split(size)
-    planning = inputs[1::2][:MAX_PLANNING_INPUTS].split(size)
-    return list(observe), list(planning)
 
 
 def choose(
@@ -290,22 +397,6 @@ def choose(
         assignment[name] = precision
         now = sensitivity.pcs_from_variance(sens.margins, var)
     return assignment
-
-
-def _refit(
-    sens: sensitivity.Sensitivity, assignment: Mapping[str, str], pcs: float, scale: float
-) -> float:
-    """The variance scale at which the prediction for ``assignment`` equals the measured PCS."""
-    low, high = scale, scale * 1e6
-    if sens.predicted_pcs(assignment, high) > pcs:
-        return high
-    for _ in range(60):
-        mid = (low * high) ** 0.5
-        if sens.predicted_pcs(assignment, mid) > pcs:
-            low = mid
-        else:
-            high = mid
-    return high
 
 
 def _reasons(
@@ -350,50 +441,6 @@ def _plan(
         reason = reasons.get(layer.name) or fixed.get(layer.name, "auto")
         decisions.append(LayerDecision.planned_as(layer, precision, reason, score))
     return Plan(mode=AUTO_MODE, thresholds=None, layers=tuple(decisions))
-
-
-def _planning_pcs(
-    model: torch.nn.Module,
-    result: Any,
-    planning: Sequence[torch.Tensor],
-    top1: torch.Tensor,
-    backend: str,
-) -> float:
-    from quantzero_ci.neuroquant.quantize import quantized_engine
-
-    predictions = []
-    with quantized_engine(backend), torch.inference_mode():
-        for index, batch in enumerate(planning):
-            logits = logits_of(result.model(batch))
-            if index == 0:
-                check_outputs(logits_of(model(batch)), logits, backend)
-            predictions.append(logits.argmax(1))
-    got = torch.cat(predictions)
-    return float((got == top1).float().mean())
-
-
-def _noise_floor(model: torch.nn.Module, planning: Sequence[torch.Tensor]) -> float | None:
-    """FP32 agreement with itself under Gaussian input noise of 1% of the inputs' std (seed 0)."""
-    generator = torch.Generator().manual_seed(0)
-    agree = total = 0
-    with torch.inference_mode():
-        for batch in planning:
-            if not batch.is_floating_point():
-                return None
-            noise = torch.randn(batch.shape, generator=generator) * (
-                NOISE_SIGMA * float(batch.std())
-            )
-            clean = logits_of(model(batch)).argmax(1)
-            noisy = logits_of(model(batch + noise)).argmax(1)
-            agree += int((clean == noisy).sum())
-            total += int(clean.numel())
-    return agree / total if total else None
-
-
-def _reduce_range(backend: str) -> bool:
-    from quantzero_ci.neuroquant.fx_int8 import reduce_range
-
-    return reduce_range(backend)
 
 
 def _count(batches: Sequence[torch.Tensor]) -> int:

@@ -34,6 +34,8 @@ class PlanRequest:
     model: Any = None  # nn.Module
     example: Any = None  # torch.Tensor
     calibration: Sequence[Any] | None = None  # calibration batches
+    runtime: Any = None  # runtimes.Runtime the plan is built for
+    max_batch: int = 64  # the largest batch the shipped program takes
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Planned:
 
     plan: Plan
     compressed: Any = None  # CompressionResult, when the planner already built the final model
+    engine: Any = None  # quantize.Engine that built it (it lowers the shipped file)
     observe_inputs: int | None = None  # calibration inputs used for observers, when not all
     info: dict[str, Any] | None = None  # the report's compression.planner section
     advisor: Any = None  # answers "which layers would restore PCS" after verification

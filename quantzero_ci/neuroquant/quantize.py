@@ -1,372 +1,237 @@
-"""Apply a precision plan with real kernels: static INT8 (FX), dynamic INT8, BF16 casts.
+"""Apply a precision plan with real kernels, on PyTorch's supported stack, for the runtime that
+will run the model.
+
+``Engine`` captures the model once (``torch.export``), observes activation ranges once over the
+calibration inputs, then builds any plan in seconds (``build``): the runtime's PT2E quantizer
+restricted to the plan's INT8 layers, the observed ranges loaded, converted. ``ship`` lowers the
+built plan into the runtime's file (for ExecuTorch + XNNPACK a ``.pte``) once, at the end.
 
 Routes, named by ``CompressionResult.method``:
 
-- ``static-int8-fx``: calibration data given; INT8 layers quantized statically in FX graph mode.
-- ``dynamic-int8``: no calibration data; Linear/LSTM/GRU INT8 layers quantized weights-only,
-  INT8-planned convolutions cast to BF16 (they need activation ranges).
-- ``eager-fallback``: FX cannot trace or convert the model; dynamic INT8 for Linear-like INT8
-  layers and per-layer BF16 casts for the rest.
+- ``static-int8-pt2e``: calibration data given; INT8 layers quantized statically (per-channel
+  weights, per-tensor activations observed over the calibration inputs).
+- ``dynamic-int8-pt2e``: no calibration data; Linear layers planned INT8 run weights-only
+  dynamic INT8, every other layer FP32.
+- ``fp32``: nothing to quantize; the FP32 model still ships in the runtime.
 
-Which scheme each layer gets is the registered choice in ``schemes`` (static INT8, dynamic INT8
-and their BF16 fallbacks); this module dispatches the layers to the kernels by scheme. Every
-deviation from the plan is written in that layer's ``reason`` and summed up in ``notes``.
+A precision the runtime does not run (BF16 in XNNPACK) runs FP32, and the layer's ``reason`` says
+so, as does every other difference between planned and applied.
 """
 
 from __future__ import annotations
 
-import copy
-import warnings
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
-from torch.fx import GraphModule
 
-from quantzero_ci.errors import ConfigError, InputError
-from quantzero_ci.neuroquant import bf16, fx_int8
-from quantzero_ci.neuroquant.canonical import canonicalize
-from quantzero_ci.neuroquant.kinds import (
-    DYNAMIC_INT8_TYPES,
-    is_quantized_module,
-    module_path,
-)
+from quantzero_ci.errors import InputError
+from quantzero_ci.neuroquant import pt2e
+from quantzero_ci.neuroquant.kinds import STATIC_INT8_TYPES, module_path
 from quantzero_ci.neuroquant.policy import LayerDecision, Plan
-from quantzero_ci.neuroquant.schemes import NAMED as SCHEMES_BY_NAME
-from quantzero_ci.neuroquant.schemes import choose_scheme
-from quantzero_ci.neuroquant.serialize import save_compressed
+from quantzero_ci.runtimes import Runtime
 
-__all__ = [
-    "BACKENDS",
-    "CompressionResult",
-    "compress",
-    "quantized_engine",
-    "save_compressed",
-]
-
-BACKENDS = ("x86", "qnnpack")
-# The torch engine each kernel family runs. x86 uses oneDNN: FBGEMM's depthwise kernels saturate
-# 8-bit activations (45-145 LSB errors measured on MobileNetV2-family layers) and need 7-bit
-# ranges that cost far more PCS; oneDNN holds full 8-bit ranges and ran 2.9x faster than FP32 on
-# EfficientNet-Lite0 here (bench/real_models.py).
-ENGINES = {"x86": "onednn", "qnnpack": "qnnpack"}
-
-STATIC_FX = "static-int8-fx"
-DYNAMIC = "dynamic-int8"
-EAGER = "eager-fallback"
+STATIC = "static-int8-pt2e"
+DYNAMIC = "dynamic-int8-pt2e"
+FP32 = "fp32"
 
 
 @dataclass(frozen=True)
 class CompressionResult:
-    """The compressed model and the plan as really applied."""
+    """A built plan: what runs it for checks, what ships, and the plan as really applied."""
 
-    model: nn.Module
+    model: Any  # callable on a batch: the simulated graph (planning) or the loaded program
     plan: Plan
     method: str
-    backend: str
+    runtime: str
     notes: tuple[str, ...]
+    reference: Any = None  # the converted graph the runtime lowers (None for legacy routes)
 
 
-@contextmanager
-def quantized_engine(backend: str) -> Iterator[None]:
-    """Set ``torch.backends.quantized.engine`` for ``backend``; restore the previous one after."""
-    _check_backend(backend)
-    previous = torch.backends.quantized.engine
-    torch.backends.quantized.engine = ENGINES[backend]
-    try:
-        yield
-    finally:
-        torch.backends.quantized.engine = previous
+class Engine:
+    """One model captured for one runtime; builds plans from one set of observed ranges."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        example: torch.Tensor,
+        calibration: Sequence[torch.Tensor] | None,
+        runtime: Runtime,
+        max_batch: int,
+    ) -> None:
+        self.model = model
+        self.runtime = runtime
+        self.calibration = list(calibration) if calibration is not None else None
+        started = time.perf_counter()
+        self.exported = pt2e.export_program(model, example, max_batch)
+        self.seconds = {"export": time.perf_counter() - started}
+        self._bank: pt2e.ObserverBank | None = None
+        self._first = example[:1].contiguous()
+        self._modules = dict(model.named_modules())
+
+    def calibration_inputs(self) -> int:
+        return sum(int(b.shape[0]) for b in self.calibration or [])
+
+    @property
+    def calibrated(self) -> bool:
+        return bool(self.calibration)
+
+    def bank(self, eligible: Sequence[str], layers: Sequence[str]) -> pt2e.ObserverBank:
+        """Activation ranges over every calibration input, observed once with every layer INT8."""
+        if self._bank is None:
+            assert self.calibration
+            started = time.perf_counter()
+            quantizer = self.runtime.static_quantizer(eligible, layers)
+            prepared = pt2e.prepare(self.exported, quantizer)
+            count = pt2e.calibrate(prepared, self.calibration, self.exported.max_batch)
+            self._bank = pt2e.ObserverBank(dict(pt2e.observer_nodes(prepared)), count)
+            self.seconds["observe"] = time.perf_counter() - started
+        return self._bank
+
+    def build(self, plan: Plan) -> CompressionResult:
+        """The plan's converted graph; layers the runtime cannot run as planned run FP32."""
+        layers = [module_path(d.name) for d in plan.layers]
+        eligible = [p for p in layers if isinstance(self._modules.get(p), STATIC_INT8_TYPES)]
+        wanted = {module_path(d.name) for d in plan.layers if d.planned == "INT8"}
+        if self.calibrated:
+            int8 = [p for p in eligible if p in wanted]
+            method = STATIC
+        else:
+            int8 = [p for p in eligible if p in wanted and isinstance(self._modules[p], nn.Linear)]
+            method = DYNAMIC
+        if not int8:
+            return self._fp32(plan)
+        if self.calibrated:
+            quantizer = self.runtime.static_quantizer(int8, layers)
+            prepared = pt2e.prepare(self.exported, quantizer)
+            if not self.bank(eligible, layers).load_into(prepared):
+                pt2e.calibrate(prepared, self.calibration or [], self.exported.max_batch)
+        else:
+            assert self.runtime.dynamic_quantizer is not None
+            prepared = pt2e.prepare(self.exported, self.runtime.dynamic_quantizer(int8, layers))
+        built = pt2e.convert(prepared, layers, self._first)
+        applied_plan = _applied(plan, built.int8_layers, self.runtime, self.calibrated, self._modules)
+        return CompressionResult(
+            model=built.simulated,
+            plan=applied_plan,
+            method=method,
+            runtime=self.runtime.name,
+            notes=tuple(_notes(applied_plan, self.runtime, self.calibrated)),
+            reference=built.reference,
+        )
+
+    def _fp32(self, plan: Plan) -> CompressionResult:
+        applied_plan = _applied(plan, frozenset(), self.runtime, self.calibrated, self._modules)
+        return CompressionResult(
+            model=self.exported.module(),
+            plan=applied_plan,
+            method=FP32,
+            runtime=self.runtime.name,
+            notes=tuple(_notes(applied_plan, self.runtime, self.calibrated)),
+            reference=self.exported.module(),
+        )
+
+    def ship(self, result: CompressionResult, path: Path) -> None:
+        """Lower ``result`` into the runtime's file at ``path``."""
+        started = time.perf_counter()
+        self.runtime.lower(
+            result.reference, self.exported.example, self.exported.max_batch, path
+        )
+        self.seconds["lower"] = time.perf_counter() - started
 
 
 def compress(
     model: nn.Module,
     plan: Plan,
-    example_input: torch.Tensor,
+    example: torch.Tensor,
     calibration: Iterable[torch.Tensor] | None,
-    backend: str,
-) -> CompressionResult:
-    """Compress a copy of ``model`` by ``plan``; ``model`` itself is left as it is.
-
-    ``calibration`` yields input batches, each run once through the observed model; None selects
-    weights-only dynamic INT8. ``backend`` is "x86" or "qnnpack"; evaluate the result under
-    ``quantized_engine(backend)``.
-    """
-    _check_backend(backend)
+    runtime: Runtime,
+    max_batch: int = 64,
+) -> tuple[Engine, CompressionResult]:
+    """Capture ``model`` and build ``plan``; ``model`` itself is left as it is."""
     _check_layers(model, plan)
-    if all(layer.planned == "FP32" for layer in plan.layers):
-        return CompressionResult(
-            model=copy.deepcopy(model).eval(),
-            plan=_with_applied(plan, {}),
-            method=STATIC_FX if calibration is not None else DYNAMIC,
-            backend=backend,
-            notes=("Every layer is planned FP32, so the model is left untouched.",),
-        )
-    with quantized_engine(backend), torch.no_grad(), _quiet():
-        try:
-            compressed, plan_out, notes = _fx(model, plan, example_input, calibration, backend)
-            method = STATIC_FX if calibration is not None else DYNAMIC
-        except _FxFailed as failure:
-            compressed, plan_out, notes = _eager(model, plan, example_input, failure.summary)
-            method = EAGER
-    return CompressionResult(compressed, plan_out, method, backend, tuple(notes))
+    engine = Engine(
+        model, example, list(calibration) if calibration is not None else None, runtime, max_batch
+    )
+    return engine, engine.build(plan)
 
 
-# --- FX route --------------------------------------------------------------------------------
-
-
-class _FxFailed(Exception):
-    def __init__(self, err: BaseException, stage: str) -> None:
-        first = (str(err).strip().splitlines() or [""])[0]
-        if len(first) > 160:
-            first = first[:157] + "..."
-        self.summary = f"{stage} ({type(err).__name__}: {first})"
-        super().__init__(self.summary)
-
-
-def _fx(
-    model: nn.Module,
+def _applied(
     plan: Plan,
-    example_input: torch.Tensor,
-    calibration: Iterable[torch.Tensor] | None,
-    backend: str,
-) -> tuple[nn.Module, Plan, list[str]]:
-    calibrated = calibration is not None
-    canonical = canonicalize(model, example_input)
-    work = canonical.model
-    modules = dict(work.named_modules(remove_duplicate=False))
-
-    def target(name: str) -> str:
-        return canonical.target(module_path(name))
-
-    routes = {d.name: _fx_route(d, modules[target(d.name)], calibrated) for d in plan.layers}
-    kernels = {name: SCHEMES_BY_NAME[route].kernel for name, route in routes.items()}
-    static = [target(n) for n, k in kernels.items() if k == "static"]
-    dynamic = [target(n) for n, k in kernels.items() if k == "dynamic"]
-    to_bf16 = [target(n) for n, k in kernels.items() if k == "cast"]
-    try:
-        prepared, folded = fx_int8.prepare(work, static, example_input, backend)
-    except Exception as err:
-        raise _FxFailed(err, "FX could not trace the model") from err
-    if static and calibration is not None:
-        fx_int8.calibrate(prepared, calibration)
-    try:
-        gm = fx_int8.convert(prepared)
-        fx_int8.quantize_dynamic_layers(gm, dynamic)
-        cast = bf16.cast_regions(gm, to_bf16, example_input)
-        _drop_annotations(gm)
-        gm(example_input)
-    except Exception as err:
-        raise _FxFailed(err, "FX graph mode could not convert the model") from err
-    after = dict(gm.named_modules(remove_duplicate=False))
-    applied = {}
-    for d in plan.layers:
-        path = target(d.name)
-        if path in after and is_quantized_module(after[path]):
-            applied[d.name] = "INT8"
-        elif path in cast:
-            applied[d.name] = "BF16"
-        else:
-            applied[d.name] = "FP32"
-    reasons = {d.name: _fx_reason(d, routes[d.name], applied[d.name]) for d in plan.layers}
+    int8: frozenset[str],
+    runtime: Runtime,
+    calibrated: bool,
+    modules: dict[str, nn.Module],
+) -> Plan:
+    layers = []
     for d in plan.layers:
         path = module_path(d.name)
-        if path in canonical.rewritten and applied[d.name] == "INT8":
-            reasons[d.name] += f"; {canonical.rewritten[path]}"
-        if target(d.name) in folded and applied[d.name] == "INT8":
-            reasons[d.name] += "; ReLU6 folded (output range capped at 6)"
-        if path in canonical.refused and applied[d.name] != d.planned:
-            reasons[d.name] += f"; custom forward not rewritten: {canonical.refused[path]}"
-    plan_out = _with_applied(plan, applied, reasons)
-    notes = _fx_notes(plan_out, routes)
-    if canonical.rewritten:
-        notes.append(
-            f"{_count(list(canonical.rewritten), 'custom conv layer')} (Conv subclasses that pad "
-            "or transform weights in forward) were rewritten as standard modules for the "
-            "configured input shape, each checked exact against its own forward."
-        )
-    return gm, plan_out, notes
+        if d.planned == "INT8" and path in int8:
+            layers.append(replace(d, applied="INT8"))
+        elif d.planned == "FP32":
+            layers.append(replace(d, applied="FP32"))
+        else:
+            why = _why_fp32(d, modules.get(path), runtime, calibrated)
+            layers.append(replace(d, applied="FP32", reason=f"{d.reason}; {why}"))
+    return replace(plan, layers=tuple(layers))
 
 
-def _fx_route(decision: LayerDecision, module: nn.Module, calibrated: bool) -> str:
-    """How a layer is handled on the FX route: the registered scheme's name (see ``schemes``)."""
-    return choose_scheme(decision.planned, module, calibrated).name
-
-
-def _fx_reason(decision: LayerDecision, route: str, applied: str) -> str:
-    reason, kind = decision.reason, decision.kind
-    if applied == "INT8" and route == "int8-dynamic":
-        return f"{reason}; no static INT8 kernel for {kind}: weights-only dynamic INT8"
-    if applied == "INT8" and route == "int8-dynamic-no-calibration":
-        return f"{reason}; no calibration data: weights-only dynamic INT8"
-    if applied == "BF16" and route == "bf16-no-calibration":
+def _why_fp32(
+    d: LayerDecision, module: nn.Module | None, runtime: Runtime, calibrated: bool
+) -> str:
+    if d.planned not in runtime.runs_precisions:
+        return f"{runtime.name} has no {d.planned} kernels, so it ran FP32"
+    if not isinstance(module, STATIC_INT8_TYPES):
+        return f"{runtime.name} has no INT8 kernel for {d.kind}, so it ran FP32"
+    if not calibrated and not isinstance(module, nn.Linear):
         return (
-            f"{reason}; no calibration data: {kind} needs activation ranges for static INT8, "
-            "cast to BF16 instead"
+            f"no calibration data: {d.kind} needs activation ranges for static INT8, so it ran "
+            "FP32"
         )
-    if applied == "BF16" and route == "bf16-no-kernel":
-        return f"{reason}; no static INT8 kernel for {kind} in FX graph mode, cast to BF16 instead"
-    if applied != decision.planned:
-        return (
-            f"{reason}; FX graph mode left {kind} unconverted (not a separate node of the traced "
-            "graph, e.g. inside a leaf module), so it stays FP32"
-        )
-    return reason
-
-
-def _fx_notes(plan: Plan, routes: dict[str, str]) -> list[str]:
-    def having(route: str, applied: str) -> list[LayerDecision]:
-        return [d for d in plan.layers if routes[d.name] == route and d.applied == applied]
-
-    notes = []
-    dynamic, convs = (
-        having("int8-dynamic-no-calibration", "INT8"),
-        having("bf16-no-calibration", "BF16"),
+    return (
+        "the quantizer left it FP32 (its computation is not a separate convolution or linear "
+        "node of the exported graph)"
     )
-    if dynamic or convs:
+
+
+def _notes(plan: Plan, runtime: Runtime, calibrated: bool) -> list[str]:
+    notes = []
+    unrun = [d for d in plan.layers if d.planned not in runtime.runs_precisions]
+    if unrun:
+        precisions = sorted({d.planned for d in unrun})
+        notes.append(
+            f"{_count(unrun, 'layer')} planned {'/'.join(precisions)} ran FP32: "
+            f"{runtime.name} has no kernels for {'/'.join(precisions)}."
+        )
+    if not calibrated:
+        dynamic = [d for d in plan.layers if d.applied == "INT8"]
+        convs = [d for d in plan.layers if d.planned == "INT8" and d.applied != "INT8"]
         parts = []
         if dynamic:
-            parts.append(
-                f"{_count(dynamic, 'layer')} planned INT8 ({_kinds(dynamic)}) "
-                f"{_were(dynamic)} quantized weights-only with dynamic INT8"
-            )
+            parts.append(f"{_count(dynamic, 'Linear layer')} ran weights-only dynamic INT8")
         if convs:
             parts.append(
-                f"{_count(convs, 'convolution layer')} planned INT8 {_were(convs)} cast to BF16 "
-                "instead, because static INT8 needs activation ranges from calibration data"
+                f"{_count(convs, 'other layer')} planned INT8 ran FP32, because static INT8 "
+                "needs activation ranges from calibration data"
             )
-        notes.append("No calibration data: " + ", and ".join(parts) + ".")
-    kernel_dynamic = having("int8-dynamic", "INT8")
-    if kernel_dynamic:
-        notes.append(
-            f"{_count(kernel_dynamic, 'layer')} planned INT8 ({_kinds(kernel_dynamic)}) "
-            f"{_have(kernel_dynamic)} no static INT8 kernel and {_were(kernel_dynamic)} quantized "
-            "weights-only with dynamic INT8."
-        )
-    no_kernel = having("bf16-no-kernel", "BF16")
-    if no_kernel:
-        notes.append(
-            f"{_count(no_kernel, 'layer')} planned INT8 ({_kinds(no_kernel)}) {_have(no_kernel)} "
-            f"no static INT8 kernel in FX graph mode and {_were(no_kernel)} cast to BF16 instead."
-        )
-    lost = [d for d in plan.layers if d.applied == "FP32" and d.planned != "FP32"]
+        if parts:
+            notes.append("No calibration data: " + ", and ".join(parts) + ".")
+    lost = [
+        d
+        for d in plan.layers
+        if d.planned == "INT8" and d.applied != "INT8" and "quantizer left it" in d.reason
+    ]
     if lost:
+        names = ", ".join(d.name for d in lost[:5]) + (", ..." if len(lost) > 5 else "")
         notes.append(
-            f"{_count(lost, 'layer')} ({_names(lost)}) could not be reached as separate nodes "
-            "of the traced graph and stayed FP32."
+            f"{_count(lost, 'layer')} ({names}) planned INT8 could not be reached as separate "
+            "nodes of the exported graph and ran FP32."
         )
     return notes
-
-
-# --- eager fallback --------------------------------------------------------------------------
-
-
-def _eager(
-    model: nn.Module, plan: Plan, example_input: torch.Tensor, failure: str
-) -> tuple[nn.Module, Plan, list[str]]:
-    work = copy.deepcopy(model).eval()
-    modules = dict(work.named_modules(remove_duplicate=False))
-    paths = {module_path(d.name) for d in plan.layers}
-    dynamic, to_bf16, reasons = [], [], {}
-    for d in plan.layers:
-        path, module = module_path(d.name), modules[module_path(d.name)]
-        if d.planned == "FP32":
-            continue
-        if d.planned == "INT8" and isinstance(module, DYNAMIC_INT8_TYPES):
-            dynamic.append(path)
-            reasons[d.name] = f"{d.reason}; eager fallback: weights-only dynamic INT8"
-        elif path == "" or any(p.startswith(path + ".") for p in paths):
-            reasons[d.name] = (
-                f"{d.reason}; eager fallback: {d.kind} holds other layers, so it cannot be cast "
-                "on its own without a traced graph and stays FP32"
-            )
-        else:
-            to_bf16.append(path)
-            reasons[d.name] = d.reason + (
-                "; eager fallback: no INT8 kernel without a traced graph, cast to BF16 instead"
-                if d.planned == "INT8"
-                else "; eager fallback: cast at the layer's edges"
-            )
-    fx_int8.quantize_dynamic_layers(work, dynamic)
-    for path in to_bf16:
-        bf16.cast_module(work, path)
-    try:
-        work(example_input)
-    except Exception as err:
-        raise InputError(
-            f"the compressed model (eager fallback after {failure}) failed on the example input: "
-            f"{type(err).__name__}: {err}. Plan those layers FP32 with compression.thresholds"
-        ) from err
-    applied = {}
-    for d in plan.layers:
-        path = module_path(d.name)
-        if path in dynamic and is_quantized_module(work.get_submodule(path)):
-            applied[d.name] = "INT8"
-        elif path in to_bf16:
-            applied[d.name] = "BF16"
-        else:
-            applied[d.name] = "FP32"
-    plan_out = _with_applied(plan, applied, reasons)
-    int8 = [d for d in plan_out.layers if d.applied == "INT8"]
-    cast = [d for d in plan_out.layers if d.applied == "BF16"]
-    notes = [
-        f"{failure[0].upper()}{failure[1:]}; the eager fallback was used instead: "
-        f"{_count(int8, 'Linear-like layer')} planned INT8 {_were(int8)} quantized weights-only "
-        f"with dynamic INT8 and {_count(cast, 'other layer')} {_were(cast)} cast to BF16 at "
-        "their own edges."
-    ]
-    lost = [d for d in plan_out.layers if d.applied == "FP32" and d.planned != "FP32"]
-    if lost:
-        notes.append(
-            f"{_count(lost, 'layer')} ({_names(lost)}) {_hold(lost)} other layers, so without a "
-            "traced graph they stayed FP32."
-        )
-    return work, plan_out, notes
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def _with_applied(
-    plan: Plan, applied: dict[str, str], reasons: dict[str, str] | None = None
-) -> Plan:
-    reasons = reasons or {}
-    layers = tuple(
-        replace(
-            d,
-            applied=applied.get(d.name, "FP32"),
-            reason=reasons.get(d.name, d.reason),
-        )
-        for d in plan.layers
-    )
-    return replace(plan, layers=layers)
-
-
-def _drop_annotations(gm: GraphModule) -> None:
-    """Forget the traced signature's type annotations, which TorchScript cannot resolve in
-    FX-generated code (``_torch_Tensor_``); untyped arguments script as tensors."""
-    for node in gm.graph.nodes:
-        if node.op in ("placeholder", "output"):
-            node.type = None
-    gm.recompile()
-
-
-def _check_backend(backend: str) -> None:
-    if backend not in BACKENDS:
-        raise ConfigError(
-            "deployment.hardware",
-            f"quantization backend {backend!r} is not one of {', '.join(BACKENDS)}",
-            "Use a hardware class whose quant_backend is x86 or qnnpack.",
-        )
-    if ENGINES[backend] not in torch.backends.quantized.supported_engines:
-        raise ConfigError(
-            "deployment.hardware",
-            f"this torch build has no {ENGINES[backend]!r} quantized engine "
-            f"(it has {', '.join(torch.backends.quantized.supported_engines)})",
-            "Run on a torch build with that engine or pick a hardware class for this one.",
-        )
 
 
 def _check_layers(model: nn.Module, plan: Plan) -> None:
@@ -381,36 +246,3 @@ def _check_layers(model: nn.Module, plan: Plan) -> None:
 
 def _count(items: list, noun: str) -> str:
     return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
-
-
-def _were(items: list) -> str:
-    return "was" if len(items) == 1 else "were"
-
-
-def _have(items: list) -> str:
-    return "has" if len(items) == 1 else "have"
-
-
-def _hold(items: list) -> str:
-    return "holds" if len(items) == 1 else "hold"
-
-
-def _names(decisions: list[LayerDecision]) -> str:
-    names = [d.name for d in decisions[:5]]
-    return ", ".join(names) + (", ..." if len(decisions) > 5 else "")
-
-
-def _kinds(decisions: list[LayerDecision]) -> str:
-    return ", ".join(sorted({d.kind for d in decisions}))
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence torch.ao's deprecation and observer chatter for this call only."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.filterwarnings("ignore", message=r".*quant_min and quant_max.*")
-        warnings.filterwarnings("ignore", message=r".*reduce_range.*")
-        warnings.filterwarnings("ignore", message=r".*quantized tensor creation functions.*")
-        yield

@@ -21,6 +21,7 @@ measure other than ``top1``, ``auto`` takes this documented route instead:
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,8 +31,7 @@ from torch import nn
 
 from quantzero_ci.carbon.energy import LayerWork, nominal_layer_seconds
 from quantzero_ci.measures import outputs_of
-from quantzero_ci.neuroquant import fx_int8, pertoken
-from quantzero_ci.neuroquant.auto import planning_aim
+from quantzero_ci.neuroquant import pertoken
 from quantzero_ci.neuroquant.kinds import module_path
 from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest
 from quantzero_ci.neuroquant.policy import LayerDecision, Plan
@@ -51,15 +51,15 @@ PER_TOKEN_KERNEL = (
     "weights INT8 per output channel, activations INT8 with one scale per token, computed at run "
     "time; int8×int8→int32 products in torch._int_mm"
 )
-PER_TENSOR_KERNEL = (
-    "PyTorch's dynamic INT8 Linear, one activation scale per input tensor, because this torch "
-    "build has no CPU torch._int_mm for per-token scales"
+NO_KERNEL = (
+    "this torch build has no CPU torch._int_mm for per-token INT8, so every Linear layer stays FP32"
 )
 
 
 def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
     """Plan and build the dynamic INT8 Linear model; see the module docstring."""
-    from quantzero_ci.neuroquant.quantize import DYNAMIC, CompressionResult
+    from quantzero_ci.neuroquant.quantize import CompressionResult
+    from quantzero_ci.runtimes.torchscript import NAME as TORCHSCRIPT
 
     start = time.perf_counter()
     per_token = pertoken.kernel_available()
@@ -69,7 +69,7 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
         layer.name
         for layer in layers
         if type(modules.get(module_path(layer.name))) is nn.Linear and _pays(layer, request)
-    ]
+    ] if per_token else []
     planning = list(request.calibration or [])  # dynamic INT8 observes none: all can judge
     reference = outputs_of(request.model, planning) if planning else None
     planning_inputs = sum(int(b.shape[0]) for b in planning)
@@ -90,8 +90,8 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
         chosen = chosen[:-step] if len(chosen) > step else []
     chosen = [n for n in candidates if n in set(chosen)]
     plan = _plan(layers, set(candidates), set(chosen), request)
-    definition = NOTE.format(kernel=PER_TOKEN_KERNEL if per_token else PER_TENSOR_KERNEL)
-    notes = [] if per_token else [f"Dynamic INT8 fell back to {PER_TENSOR_KERNEL}."]
+    definition = NOTE.format(kernel=PER_TOKEN_KERNEL)
+    notes = [] if per_token else [f"Not quantized: {NO_KERNEL}."]
     if value is not None and value < aim:
         notes.append(
             f"No set of dynamic INT8 Linear layers reached {aim:.3g} (the target "
@@ -103,7 +103,7 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
     info = {
         "name": AUTO_MODE,
         "route": ROUTE,
-        "kernel": pertoken.METHOD if per_token else DYNAMIC,
+        "kernel": pertoken.METHOD,
         "measure": measure,
         "target_pcs": request.target_pcs,
         "aim_pcs": aim,
@@ -118,8 +118,8 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
     result = CompressionResult(
         model=model,
         plan=plan,
-        method=pertoken.METHOD if per_token else DYNAMIC,
-        backend=request.backend,
+        method=pertoken.METHOD,
+        runtime=TORCHSCRIPT,
         notes=(),
     )
     return Planned(plan=plan, compressed=result, observe_inputs=0, info=info, notes=tuple(notes))
@@ -171,15 +171,9 @@ def _build(model: nn.Module, layers: Sequence[str], backend: str, per_token: boo
 
 
 def _quantize(model: nn.Module, paths: Sequence[str], backend: str, per_token: bool) -> None:
-    from quantzero_ci.neuroquant.quantize import quantized_engine
-
+    del backend, per_token  # one kernel: per-token dynamic INT8 (callers check kernel_available)
     with torch.no_grad():
-        if per_token:
-            pertoken.quantize_per_token(model, paths)
-            return
-        with quantized_engine(backend):
-            fx_int8.quantize_dynamic_layers(model, paths)
-
+        pertoken.quantize_per_token(model, paths)
 
 def _plan(
     layers: Sequence[Any], candidates: set[str], chosen: set[str], request: PlanRequest
@@ -194,3 +188,14 @@ def _plan(
             precision, reason = "FP32", f"auto (text route): {layer.kind} stays FP32"
         decisions.append(LayerDecision.planned_as(layer, precision, reason))
     return Plan(mode=AUTO_MODE, thresholds=None, layers=tuple(decisions))
+
+
+def planning_aim(target: float, n: int) -> float:
+    """The score a plan must reach on ``n`` planning inputs: the target plus one standard error.
+
+    A score measured on a few planning inputs scatters by sqrt(t(1 − t)/n) around the plan's
+    true score; one standard error of margin keeps held-out misses to about one time in six.
+    """
+    if n <= 0 or target <= 0.0:
+        return target
+    return min(1.0, target + math.sqrt(target * (1.0 - target) / n))

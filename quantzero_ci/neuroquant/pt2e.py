@@ -1,0 +1,418 @@
+"""Static INT8 on PyTorch's supported stack: ``torch.export`` → torchao PT2E → a reference graph.
+
+The steps, each a function here:
+
+1. ``export_program``: capture the model (its logits only) with a dynamic batch dimension, the
+   largest batch as the example (a smaller example makes the lowered program reject big batches).
+2. ``LayerQuantizer``: the runtime's PT2E quantizer, restricted to the plan's INT8 layers by a
+   filter (PT2E cannot mark a module FP32 by name), and with every ReLU6/ReLU that follows an
+   INT8 producer given its own observer *after* the clamp. Stock propagation shares the
+   producer's pre-clamp range with the clamp, which spends most of the 256 levels on values the
+   clamp throws away: on EfficientNet-Lite0 uniform INT8 held 0.627 of 300 photo crops that way
+   and 0.877 with the observer after the clamp (bench/real_models.py, this file's history).
+3. ``ObserverBank``: activation ranges observed once over the calibration inputs with every
+   eligible layer INT8. Ranges are properties of the FP32 tensors, so any plan reuses them
+   instead of running calibration again.
+4. ``build``: prepare with the plan's filter, load the bank's ranges, convert: the reference
+   graph (quantize/dequantize around FP32 ops) that the runtime lowers, and ``simulated`` — the
+   same numerics with weights dequantized once and each activation's quantize/dequantize pair
+   fused into one fake-quantize, several times faster, for checking plans on planning inputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+import warnings
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from quantzero_ci.errors import InputError
+
+LAYER_OPS = {
+    torch.ops.aten.conv1d.default,
+    torch.ops.aten.conv2d.default,
+    torch.ops.aten.conv3d.default,
+    torch.ops.aten.conv_transpose1d.default,
+    torch.ops.aten.conv_transpose2d.input,
+    torch.ops.aten.linear.default,
+}
+CLAMPS = {
+    torch.ops.aten.hardtanh.default,
+    torch.ops.aten.hardtanh_.default,
+    torch.ops.aten.relu.default,
+    torch.ops.aten.relu_.default,
+}
+# ops that move or reshape values without computing: quantized exactly when their input is
+PASS_THROUGH = {
+    *CLAMPS,
+    torch.ops.aten.pad.default,
+    torch.ops.aten.constant_pad_nd.default,
+    torch.ops.aten.view.default,
+    torch.ops.aten.reshape.default,
+    torch.ops.aten.flatten.using_ints,
+    torch.ops.aten.dropout.default,
+    torch.ops.aten.max_pool2d.default,
+    torch.ops.aten.permute.default,
+    torch.ops.aten.squeeze.dim,
+    torch.ops.aten.unsqueeze.default,
+    operator.getitem,
+}
+_Q = "quantize_per_tensor"
+_DQ = "dequantize_per_tensor"
+_DQ_CHANNEL = "dequantize_per_channel"
+
+
+class ExportFailed(InputError):
+    """torch.export could not capture the model."""
+
+
+class Logits(nn.Module):
+    """The model with its output reduced to the tensor the gate compares (dict → logits, tuple
+    → first item), so the shipped program returns one tensor."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        output = self.model(x)
+        if isinstance(output, Mapping):
+            output = output["logits"] if "logits" in output else next(iter(output.values()))
+        elif isinstance(output, (tuple, list)):
+            output = output[0]
+        return output
+
+
+@dataclass(frozen=True)
+class Exported:
+    """The captured program and the batch sizes it accepts."""
+
+    program: Any  # torch.export.ExportedProgram
+    max_batch: int
+    example: torch.Tensor  # a batch of max_batch inputs
+
+    def module(self) -> fx.GraphModule:
+        """A fresh graph module of the program (PT2E prepares graphs in place)."""
+        return self.program.module()
+
+
+def export_program(model: nn.Module, example: torch.Tensor, max_batch: int) -> Exported:
+    """Capture ``model`` with batches of 1 to ``max_batch`` inputs (a fixed batch of 1 where the
+    model's code pins the batch size)."""
+    from torch.export import Dim, export
+
+    wrapped = Logits(model).eval()
+    batch = max(2, int(max_batch))
+    example_batch = example[:1].expand(batch, *example.shape[1:]).contiguous()
+    with _quiet():
+        try:
+            program = export(
+                wrapped,
+                (example_batch,),
+                dynamic_shapes=({0: Dim("batch", min=1, max=batch)},),
+                strict=False,
+            )
+            return Exported(program, batch, example_batch)
+        except Exception as dynamic_error:  # a model whose code pins the batch size
+            try:
+                program = export(wrapped, (example[:1].contiguous(),), strict=False)
+            except Exception as err:
+                raise ExportFailed(
+                    "model: torch.export could not capture the model "
+                    f"({type(err).__name__}: {_first_line(err)}). The gate ships an ExecuTorch "
+                    "program, which needs a model torch.export can trace: replace data-dependent "
+                    "Python control flow with tensor operations (torch.where, torch.cond), or "
+                    "keep it out of forward()."
+                ) from err
+            del dynamic_error
+            return Exported(program, 1, example[:1].contiguous())
+
+
+# --- which nodes belong to which layer -------------------------------------------------------
+
+
+def owners(graph: fx.Graph, layers: Collection[str]) -> dict[fx.Node, str]:
+    """Node → the deepest plan layer (module path) whose forward produced it."""
+    found: dict[fx.Node, str] = {}
+    for node in graph.nodes:
+        stack = node.meta.get("nn_module_stack")
+        if not stack:
+            continue
+        best = None
+        for path, _type in stack.values():
+            name = _strip_wrapper(path)
+            if name in layers and (best is None or len(name) > len(best)):
+                best = name
+        if best is not None:
+            found[node] = best
+    return found
+
+
+def _strip_wrapper(path: str) -> str:
+    """``model._blocks.0.conv`` (the Logits wrapper's attribute) → ``_blocks.0.conv``."""
+    path = path.replace("L['self'].", "").replace("[", ".").replace("]", "")
+    if path == "model":
+        return ""
+    return path[len("model.") :] if path.startswith("model.") else path
+
+
+def quantizable_nodes(
+    graph: fx.Graph, int8_layers: Collection[str], all_layers: Collection[str]
+) -> set[fx.Node]:
+    """The nodes PT2E may quantize: the INT8 layers' nodes, and free ops (add, mul, pooling,
+    concatenation) whose every input already is quantized; everything else stays FP32."""
+    owner = owners(graph, all_layers)
+    chosen: set[fx.Node] = set()
+    for node in graph.nodes:
+        if node.op in ("placeholder", "get_attr"):
+            chosen.add(node)
+            continue
+        if node.op != "call_function":
+            continue
+        layer = owner.get(node)
+        if layer is not None and node.target in LAYER_OPS:
+            if layer in int8_layers:
+                chosen.add(node)
+            continue
+        inputs = [a for a in node.all_input_nodes if a.op != "get_attr"]
+        if inputs and all(a in chosen for a in inputs) and (
+            node.target in PASS_THROUGH or any(a.op != "placeholder" for a in inputs)
+        ):
+            chosen.add(node)
+    return chosen
+
+
+# --- the quantizer ---------------------------------------------------------------------------
+
+
+def layer_quantizer(
+    base: Any, config: Any, int8_layers: Collection[str], all_layers: Collection[str]
+) -> Any:
+    """``base`` (a PT2E quantizer class) configured with ``config`` for ``int8_layers`` only,
+    clamps observed after the clamp. Returns an instance of a subclass made for the call."""
+
+    class LayerQuantizer(base):  # type: ignore[misc, valid-type]
+        def annotate(self, model: fx.GraphModule) -> fx.GraphModule:
+            allowed = quantizable_nodes(model.graph, set(int8_layers), set(all_layers))
+            self.set_filter_function(lambda node: node in allowed)
+            model = super().annotate(model)
+            _observe_after_clamps(model, config.output_activation)
+            return model
+
+    return LayerQuantizer().set_global(config)
+
+
+def _observe_after_clamps(model: fx.GraphModule, spec: Any) -> None:
+    """Give each clamp after an annotated producer its own output observer, and drop the
+    producer's: the range observed is then the clamped one the next layer really sees."""
+    from torchao.quantization.pt2e.quantizer import (
+        QuantizationAnnotation,
+        SharedQuantizationSpec,
+    )
+
+    if spec is None:
+        return
+    for node in model.graph.nodes:
+        if node.op != "call_function" or node.target not in CLAMPS:
+            continue
+        producer = node.args[0]
+        if not isinstance(producer, fx.Node) or len(producer.users) != 1:
+            continue
+        theirs = producer.meta.get("quantization_annotation")
+        mine = node.meta.get("quantization_annotation")
+        if theirs is None or theirs.output_qspec is None:
+            continue
+        if mine is not None and not isinstance(mine.output_qspec, SharedQuantizationSpec):
+            continue
+        theirs.output_qspec = None
+        node.meta["quantization_annotation"] = QuantizationAnnotation(
+            input_qspec_map={}, output_qspec=spec, _annotated=True
+        )
+
+
+# --- calibration once, plans many times -------------------------------------------------------
+
+
+@dataclass
+class ObserverBank:
+    """Activation observers after calibration, by the name of the node they observe."""
+
+    observers: dict[str, nn.Module]
+    inputs: int
+
+    def load_into(self, prepared: fx.GraphModule) -> bool:
+        """Copy the observed ranges into ``prepared``'s observers; False if any is missing."""
+        complete = True
+        for node, observer in observer_nodes(prepared):
+            source = self.observers.get(node)
+            if source is None or type(source) is not type(observer):
+                complete = False
+                continue
+            observer.load_state_dict(source.state_dict())
+        return complete
+
+
+def observer_nodes(prepared: fx.GraphModule) -> Iterator[tuple[str, nn.Module]]:
+    """(observed node's name, observer module) for every activation observer."""
+    for node in prepared.graph.nodes:
+        if node.op != "call_module" or not node.args:
+            continue
+        module = prepared.get_submodule(str(node.target))
+        observed = node.args[0]
+        if _is_observer(module) and isinstance(observed, fx.Node) and observed.op != "get_attr":
+            yield observed.name, module
+
+
+def _is_observer(module: nn.Module) -> bool:
+    from torchao.quantization.pt2e.observer import ObserverBase
+
+    return isinstance(module, ObserverBase)
+
+
+def calibrate(prepared: fx.GraphModule, batches: Iterable[torch.Tensor], max_batch: int) -> int:
+    """Run every calibration input through ``prepared`` (its observers record ranges)."""
+    count = 0
+    with torch.no_grad():
+        for batch in batches:
+            for piece in batch.split(max_batch):
+                prepared(piece)
+                count += int(piece.shape[0])
+    return count
+
+
+# --- build a plan ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Built:
+    """One plan, converted: the reference graph and its fast simulation."""
+
+    reference: fx.GraphModule
+    simulated: fx.GraphModule
+    int8_layers: frozenset[str]  # the layers whose weights really are INT8 in the graph
+
+
+def prepare(exported: Exported, quantizer: Any) -> fx.GraphModule:
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+
+    with _quiet():
+        return prepare_pt2e(exported.module(), quantizer)
+
+
+def convert(
+    prepared: fx.GraphModule, all_layers: Collection[str], first_input: torch.Tensor
+) -> Built:
+    """Convert a calibrated graph; ``first_input`` (one input) fills the weight observers."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    with _quiet(), torch.no_grad():
+        prepared(first_input)
+        reference = convert_pt2e(prepared)
+    simulated = simulate(reference)
+    return Built(reference, simulated, frozenset(int8_weight_layers(reference, all_layers)))
+
+
+def int8_weight_layers(graph_module: fx.GraphModule, all_layers: Collection[str]) -> set[str]:
+    """Plan layers whose conv/linear node reads a dequantized (INT8) weight."""
+    owner = owners(graph_module.graph, all_layers)
+    found = set()
+    for node in graph_module.graph.nodes:
+        if node.op == "call_function" and node.target in LAYER_OPS and node in owner:
+            weight = node.args[1] if len(node.args) > 1 else None
+            if isinstance(weight, fx.Node) and "dequantize" in str(weight.target):
+                found.add(owner[node])
+    return found
+
+
+def simulate(reference: fx.GraphModule) -> fx.GraphModule:
+    """A copy of ``reference`` with the same numerics and fewer passes: per-channel weights
+    dequantized once into constants, each quantize → dequantize pair one fake-quantize."""
+    gm = copy.deepcopy(reference)
+    graph = gm.graph
+    for node in list(graph.nodes):
+        if node.op != "call_function":
+            continue
+        name = str(node.target)
+        if _DQ_CHANNEL in name and all(
+            not isinstance(a, fx.Node) or a.op == "get_attr" for a in node.args
+        ):
+            value = _evaluate_constant(gm, node)
+            attr = f"_qz_dequantized_{node.name}"
+            gm.register_buffer(attr, value)
+            with graph.inserting_before(node):
+                constant = graph.get_attr(attr)
+            node.replace_all_uses_with(constant)
+            graph.erase_node(node)
+        elif _DQ in name and _DQ_CHANNEL not in name:
+            source = node.args[0]
+            if not (isinstance(source, fx.Node) and _Q in str(source.target)):
+                continue
+            x, scale, zero, qmin, qmax = source.args[:5]
+            if any(isinstance(v, fx.Node) for v in (scale, zero)):
+                continue
+            with graph.inserting_before(node):
+                fake = graph.call_function(
+                    torch.fake_quantize_per_tensor_affine,
+                    (x, float(scale), int(zero), int(qmin), int(qmax)),
+                )
+            node.replace_all_uses_with(fake)
+            graph.erase_node(node)
+    graph.eliminate_dead_code()
+    gm.recompile()
+    return gm
+
+
+def _evaluate_constant(gm: fx.GraphModule, node: fx.Node) -> torch.Tensor:
+    args = [
+        _fetch(gm, str(a.target)) if isinstance(a, fx.Node) else a for a in node.args
+    ]
+    with torch.no_grad():
+        return node.target(*args, **node.kwargs).detach().contiguous()
+
+
+def _fetch(gm: fx.GraphModule, target: str) -> Any:
+    owner: Any = gm
+    for part in target.split("."):
+        owner = getattr(owner, part)
+    return owner
+
+
+def run(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    batches: Sequence[torch.Tensor],
+    max_batch: int,
+    channels_last: bool = False,
+) -> torch.Tensor:
+    """``model``'s outputs for ``batches``, fed in pieces of at most ``max_batch`` inputs.
+
+    ``channels_last`` feeds 4-D image batches in NHWC memory order, which PyTorch's CPU
+    convolutions (depthwise above all) run about 1.5× faster; values are unchanged.
+    """
+    outputs = []
+    with torch.no_grad():
+        for batch in batches:
+            for piece in batch.split(max_batch):
+                if channels_last and piece.ndim == 4 and piece.is_floating_point():
+                    piece = piece.contiguous(memory_format=torch.channels_last)
+                else:
+                    piece = piece.contiguous()
+                outputs.append(model(piece).float())
+    return torch.cat(outputs)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _first_line(err: BaseException) -> str:
+    line = (str(err).strip().splitlines() or [""])[0]
+    return line if len(line) <= 200 else line[:197] + "..."

@@ -1,0 +1,136 @@
+"""ExecuTorch with the XNNPACK delegate: the runtime the shipped ``.pte`` file runs in.
+
+XNNPACK runs on Linux/Android aarch64 (the Raspberry Pi classes) and on x86, so one file serves
+every hardware class; its kernels run FP32 and INT8 (static per-channel, and dynamic for Linear),
+not BF16. The quantizer is ExecuTorch's ``XNNPACKQuantizer`` with per-channel symmetric weights
+and per-tensor activations observed by min/max over the calibration inputs (as good as the
+histogram observer on EfficientNet-Lite0 here, 0.877 vs 0.873 PCS, at a third of the time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from quantzero_ci.runtimes import Runtime, register_runtime
+
+NAME = "executorch-xnnpack"
+FILE_NAME = "model.compressed.pte"
+
+
+def _version() -> str:
+    return f"executorch {metadata.version('executorch')} (XNNPACK delegate)"
+
+
+def _config(dynamic: bool) -> Any:
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        get_symmetric_quantization_config,
+    )
+
+    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
+    if dynamic:
+        return config
+    from torchao.quantization.pt2e.observer import MinMaxObserver
+
+    activation = dataclasses.replace(
+        config.input_activation, observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=2**-12)
+    )
+    return dataclasses.replace(config, input_activation=activation, output_activation=activation)
+
+
+def _static_quantizer(int8_layers: Collection[str], all_layers: Collection[str]) -> Any:
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+
+    from quantzero_ci.neuroquant.pt2e import layer_quantizer
+
+    return layer_quantizer(XNNPACKQuantizer, _config(False), int8_layers, all_layers)
+
+
+def _dynamic_quantizer(int8_layers: Collection[str], all_layers: Collection[str]) -> Any:
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+
+    from quantzero_ci.neuroquant.pt2e import layer_quantizer
+
+    return layer_quantizer(XNNPACKQuantizer, _config(True), int8_layers, all_layers)
+
+
+def _lower(graph_module: Any, example: torch.Tensor, max_batch: int, path: Path) -> None:
+    """Export the converted graph again and lower everything XNNPACK runs into its delegate."""
+    import warnings
+
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from torch.export import Dim, export
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dynamic = ({0: Dim("batch", min=1, max=max_batch)},) if max_batch > 1 else None
+        program = export(graph_module, (example,), dynamic_shapes=dynamic, strict=False)
+        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+        path.write_bytes(bytes(edge.to_executorch().buffer))
+
+
+class ProgramModel:
+    """A loaded ``.pte``: ``model(batch)`` runs it in pieces of at most ``max_batch`` inputs."""
+
+    def __init__(self, path: Path) -> None:
+        method = _runtime().load_program(Path(path)).load_method("forward")
+        self._method = method
+        meta = method.metadata
+        self.max_batch = _max_batch(meta)
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        pieces = batch.split(self.max_batch) if self.max_batch else (batch,)
+        outputs = [self._method.execute([piece.contiguous()])[0] for piece in pieces]
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+
+def _max_batch(meta: Any) -> int:
+    """The largest batch the program's input accepts (its dynamic upper bound)."""
+    try:
+        return int(meta.input_tensor_meta(0).sizes()[0])
+    except Exception:  # noqa: BLE001 - a runtime without metadata: one input at a time
+        return 1
+
+
+@lru_cache(maxsize=1)
+def _runtime() -> Any:
+    from executorch.runtime import Runtime as ExecutorchRuntime
+
+    return ExecutorchRuntime.get()
+
+
+def _load(path: Path) -> ProgramModel:
+    return ProgramModel(path)
+
+
+def _load_line(file_name: str) -> str:
+    return (
+        "import torch; from executorch.runtime import Runtime; "
+        f'_forward = Runtime.get().load_program("{file_name}").load_method("forward"); '
+        "_batch = _forward.metadata.input_tensor_meta(0).sizes()[0]; "
+        "model = lambda x: torch.cat([_forward.execute([b.contiguous()])[0] "
+        "for b in x.split(_batch)])"
+    )
+
+
+RUNTIME = register_runtime(
+    Runtime(
+        name=NAME,
+        file_name=FILE_NAME,
+        format="executorch",
+        version=_version,
+        static_quantizer=_static_quantizer,
+        dynamic_quantizer=_dynamic_quantizer,
+        lower=_lower,
+        load=_load,
+        load_line=_load_line,
+        runs_precisions=frozenset({"INT8", "FP32"}),
+    )
+)
