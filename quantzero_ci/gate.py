@@ -193,9 +193,9 @@ def _run(
     from quantzero_ci.neuroquant import planners
     from quantzero_ci.neuroquant.quantize import compress
     from quantzero_ci.neuroquant.selfcheck import check_outputs
-    from quantzero_ci.runtimes import get_runtime
     from quantzero_ci.neuroquant.sensitivity import logits_of
     from quantzero_ci.profiler import profile_model
+    from quantzero_ci.runtimes import get_runtime
 
     hardware = get_hardware(config.deployment.hardware)
     grid = get_grid(config.deployment.country)

@@ -100,9 +100,7 @@ def plan_auto(request: PlanRequest) -> Planned:
     faster = [
         p
         for p in NAMES
-        if p != "FP32"
-        and request.hardware.factor(p).value > 1.0
-        and p in runtime.runs_precisions
+        if p != "FP32" and request.hardware.factor(p).value > 1.0 and p in runtime.runs_precisions
     ]
     options: dict[str, tuple[str, ...]] = {}
     why_fixed: dict[str, str] = {}
@@ -188,7 +186,9 @@ def plan_auto(request: PlanRequest) -> Planned:
         plan = _plan(layers, assignment, why_fixed, _reasons(sens, assignment, options, cost), sens)
         result = engine.build(plan)
         logits = pt2e.run(result.model, planning, request.max_batch, channels_last=True)
-        check_outputs(_first_logits(request.model, planning), logits[: planning[0].shape[0]], runtime.name)
+        check_outputs(
+            _first_logits(request.model, planning), logits[: planning[0].shape[0]], runtime.name
+        )
         passes["planning_check"] += sens.n
         check = judge(sens, assignment, logits, noise.flip_probability, allowed)
         info["rounds"].append(

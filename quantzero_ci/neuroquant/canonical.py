@@ -1,30 +1,21 @@
-"""Rewrite layers FX quantization cannot see into standard modules it can, checked numerically.
-
-Two rewrites, both exact in FP32:
+"""Rewrite custom conv layers into standard modules, checked numerically, for the sensitivity
+pass (its hooks simulate a layer's own convolution, so the padding must be a separate module).
 
 - **Custom conv layers.** A subclass of ``nn.Conv1d/2d/3d`` whose ``forward`` adds work (TF-style
   "same" padding, weight standardisation) is traced to ATen ops on the input it really receives;
   when that trace is ``[constant pad] → convolution`` with a weight computed from parameters
   alone, the layer becomes ``nn.Sequential(ZeroPadNd, ConvNd)`` with the effective weight
   folded in. The padding is the one for the configured input shape.
-- **ReLU6 folding** (``fold_relu6``, on the observed graph): a ReLU6 that reads an INT8 conv's
-  (batch-norm-folded) output is removed and the conv's output observer capped to [0, 6]
-  (``CappedHistogramObserver``), so quantization saturates exactly where ReLU6 clips and [0, 6]
-  gets all the levels. It also removes the quantized clamp that QNNPACK computes
-  wrongly on channels-last tensors.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.ao.quantization import HistogramObserver
 from torch.fx import GraphModule, Node
 
 _CONVS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -216,109 +207,9 @@ def _values(
     return captured
 
 
-# --- ReLU6 folding ------------------------------------------------------------------------------
-
-
-class CappedHistogramObserver(HistogramObserver):
-    """A histogram observer of ``clamp(x, 0, cap)``, passed on as its output: a folded ReLU6."""
-
-    def __init__(self, cap: float = 6.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.cap = cap
-
-    def forward(self, x_orig: torch.Tensor) -> torch.Tensor:
-        return super().forward(x_orig.clamp(0.0, self.cap))
-
-
-def is_relu6(node: Node, modules: dict[str, nn.Module]) -> bool:
-    """A ReLU6 in any spelling: the module, ``F.relu6``, ``hardtanh(0, 6)`` or ``clamp(0, 6)``."""
-    if node.op == "call_module":
-        module = modules.get(str(node.target))
-        return isinstance(module, nn.ReLU6) or (
-            isinstance(module, nn.Hardtanh) and (module.min_val, module.max_val) == (0.0, 6.0)
-        )
-    if node.op == "call_function" and node.target in (F.relu6,):
-        return True
-    if node.op == "call_function" and node.target in (F.hardtanh, torch.clamp, torch.clip):
-        return tuple(node.args[1:3]) == (0.0, 6.0) or (
-            node.kwargs.get("min_val", node.kwargs.get("min")) == 0.0
-            and node.kwargs.get("max_val", node.kwargs.get("max")) == 6.0
-        )
-    return (
-        node.op == "call_method"
-        and node.target in ("clamp", "clip")
-        and tuple(node.args[1:3]) in ((0, 6), (0.0, 6.0))
-    )
-
-
-def fold_relu6(prepared: GraphModule, int8_convs: Collection[str]) -> set[str]:
-    """On an observed graph: drop each ReLU6 that reads an INT8 conv's output observer, and cap
-    that observer to [0, 6] so the quantized output saturates where ReLU6 clips.
-
-    Returns the conv paths whose ReLU6 was folded. An observer that then reads the capped
-    observer directly (the next INT8 layer's input) is merged into it.
-    """
-    modules = dict(prepared.named_modules())
-    folded: set[str] = set()
-    for node in list(prepared.graph.nodes):
-        if not is_relu6(node, modules) or not node.args:
-            continue
-        observer_node = node.args[0]
-        if not _is_observer(observer_node, modules) or len(observer_node.users) != 1:
-            continue
-        conv = observer_node.args[0]
-        if not (
-            isinstance(conv, Node)
-            and conv.op == "call_module"
-            and str(conv.target) in int8_convs
-            and len(conv.users) == 1
-        ):
-            continue
-        template = modules[str(observer_node.target)]
-        if not isinstance(template, HistogramObserver):
-            continue
-        _set_module(prepared, str(observer_node.target), _capped(template))
-        node.replace_all_uses_with(observer_node)
-        prepared.graph.erase_node(node)
-        for user in list(observer_node.users):
-            if _is_observer(user, modules) and user.args[0] is observer_node:
-                user.replace_all_uses_with(observer_node)
-                prepared.graph.erase_node(user)
-        folded.add(str(conv.target))
-    if folded:
-        prepared.recompile()
-    return folded
-
-
-def _is_observer(node: Any, modules: dict[str, nn.Module]) -> bool:
-    from torch.ao.quantization.observer import ObserverBase
-
-    return (
-        isinstance(node, Node)
-        and node.op == "call_module"
-        and isinstance(modules.get(str(node.target)), ObserverBase)
-    )
-
-
-def _capped(template: HistogramObserver) -> CappedHistogramObserver:
-    return CappedHistogramObserver(
-        cap=6.0,
-        bins=template.bins,
-        dtype=template.dtype,
-        qscheme=template.qscheme,
-        reduce_range=template.reduce_range,
-    )
-
-
 def _set_module(root: nn.Module, path: str, module: nn.Module) -> None:
     parent, _, child = path.rpartition(".")
     setattr(root.get_submodule(parent) if parent else root, child, module)
 
 
-__all__ = [
-    "Canonical",
-    "CappedHistogramObserver",
-    "canonicalize",
-    "fold_relu6",
-    "is_relu6",
-]
+__all__ = ["Canonical", "canonicalize"]

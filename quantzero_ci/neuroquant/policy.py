@@ -109,6 +109,13 @@ class Plan:
         """Layer name → the precision really applied."""
         return {layer.name: layer.applied for layer in self.layers}
 
+    def layer(self, name: str) -> LayerDecision:
+        """The decision for the layer called ``name``."""
+        for decision in self.layers:
+            if decision.name == name:
+                return decision
+        raise KeyError(name)
+
 
 def resolve_thresholds(
     mode: str, thresholds: tuple[float, float] | None = None

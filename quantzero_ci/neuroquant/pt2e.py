@@ -181,8 +181,10 @@ def quantizable_nodes(
                 chosen.add(node)
             continue
         inputs = [a for a in node.all_input_nodes if a.op != "get_attr"]
-        if inputs and all(a in chosen for a in inputs) and (
-            node.target in PASS_THROUGH or any(a.op != "placeholder" for a in inputs)
+        if (
+            inputs
+            and all(a in chosen for a in inputs)
+            and (node.target in PASS_THROUGH or any(a.op != "placeholder" for a in inputs))
         ):
             chosen.add(node)
     return chosen
@@ -369,9 +371,7 @@ def simulate(reference: fx.GraphModule) -> fx.GraphModule:
 
 
 def _evaluate_constant(gm: fx.GraphModule, node: fx.Node) -> torch.Tensor:
-    args = [
-        _fetch(gm, str(a.target)) if isinstance(a, fx.Node) else a for a in node.args
-    ]
+    args = [_fetch(gm, str(a.target)) if isinstance(a, fx.Node) else a for a in node.args]
     with torch.no_grad():
         return node.target(*args, **node.kwargs).detach().contiguous()
 
@@ -381,6 +381,20 @@ def _fetch(gm: fx.GraphModule, target: str) -> Any:
     for part in target.split("."):
         owner = getattr(owner, part)
     return owner
+
+
+class Batched(nn.Module):
+    """A captured graph that takes any batch: fed in pieces of at most ``max_batch`` inputs (the
+    largest batch the capture accepts)."""
+
+    def __init__(self, graph_module: fx.GraphModule, max_batch: int) -> None:
+        super().__init__()
+        self.graph_module = graph_module
+        self.max_batch = max_batch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pieces = [self.graph_module(piece) for piece in x.split(self.max_batch)]
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
 
 
 def run(

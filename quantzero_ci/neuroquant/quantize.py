@@ -114,9 +114,11 @@ class Engine:
             assert self.runtime.dynamic_quantizer is not None
             prepared = pt2e.prepare(self.exported, self.runtime.dynamic_quantizer(int8, layers))
         built = pt2e.convert(prepared, layers, self._first)
-        applied_plan = _applied(plan, built.int8_layers, self.runtime, self.calibrated, self._modules)
+        applied_plan = _applied(
+            plan, built.int8_layers, self.runtime, self.calibrated, self._modules
+        )
         return CompressionResult(
-            model=built.simulated,
+            model=pt2e.Batched(built.simulated, self.exported.max_batch),
             plan=applied_plan,
             method=method,
             runtime=self.runtime.name,
@@ -127,7 +129,7 @@ class Engine:
     def _fp32(self, plan: Plan) -> CompressionResult:
         applied_plan = _applied(plan, frozenset(), self.runtime, self.calibrated, self._modules)
         return CompressionResult(
-            model=self.exported.module(),
+            model=pt2e.Batched(self.exported.module(), self.exported.max_batch),
             plan=applied_plan,
             method=FP32,
             runtime=self.runtime.name,
@@ -138,9 +140,7 @@ class Engine:
     def ship(self, result: CompressionResult, path: Path) -> None:
         """Lower ``result`` into the runtime's file at ``path``."""
         started = time.perf_counter()
-        self.runtime.lower(
-            result.reference, self.exported.example, self.exported.max_batch, path
-        )
+        self.runtime.lower(result.reference, self.exported.example, self.exported.max_batch, path)
         self.seconds["lower"] = time.perf_counter() - started
 
 
@@ -189,8 +189,7 @@ def _why_fp32(
         return f"{runtime.name} has no INT8 kernel for {d.kind}, so it ran FP32"
     if not calibrated and not isinstance(module, nn.Linear):
         return (
-            f"no calibration data: {d.kind} needs activation ranges for static INT8, so it ran "
-            "FP32"
+            f"no calibration data: {d.kind} needs activation ranges for static INT8, so it ran FP32"
         )
     return (
         "the quantizer left it FP32 (its computation is not a separate convolution or linear "

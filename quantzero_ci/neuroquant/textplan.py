@@ -65,11 +65,15 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
     per_token = pertoken.kernel_available()
     modules = dict(request.model.named_modules())
     layers = request.profile.layers
-    candidates = [
-        layer.name
-        for layer in layers
-        if type(modules.get(module_path(layer.name))) is nn.Linear and _pays(layer, request)
-    ] if per_token else []
+    candidates = (
+        [
+            layer.name
+            for layer in layers
+            if type(modules.get(module_path(layer.name))) is nn.Linear and _pays(layer, request)
+        ]
+        if per_token
+        else []
+    )
     planning = list(request.calibration or [])  # dynamic INT8 observes none: all can judge
     reference = outputs_of(request.model, planning) if planning else None
     planning_inputs = sum(int(b.shape[0]) for b in planning)
@@ -174,6 +178,7 @@ def _quantize(model: nn.Module, paths: Sequence[str], backend: str, per_token: b
     del backend, per_token  # one kernel: per-token dynamic INT8 (callers check kernel_available)
     with torch.no_grad():
         pertoken.quantize_per_token(model, paths)
+
 
 def _plan(
     layers: Sequence[Any], candidates: set[str], chosen: set[str], request: PlanRequest

@@ -95,7 +95,7 @@ def _max_batch(meta: Any) -> int:
     """The largest batch the program's input accepts (its dynamic upper bound)."""
     try:
         return int(meta.input_tensor_meta(0).sizes()[0])
-    except Exception:  # noqa: BLE001 - a runtime without metadata: one input at a time
+    except (AttributeError, IndexError, RuntimeError):  # no metadata: one input at a time
         return 1
 
 

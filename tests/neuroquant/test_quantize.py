@@ -1,33 +1,29 @@
-"""Real quantization on small models: static INT8 (FX), BF16 casts, dynamic INT8, fallbacks."""
+"""Real quantization on small models: torchao PT2E, lowered to ExecuTorch with XNNPACK."""
 
 from __future__ import annotations
 
-import copy
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
-from torch.ao.nn import quantized as nnq
-from torch.ao.nn.quantized import dynamic as nnqd
 
-from quantzero_ci.errors import ConfigError, InputError
-from quantzero_ci.neuroquant.bf16 import BF16Cast
-from quantzero_ci.neuroquant.policy import make_plan
-from quantzero_ci.neuroquant.quantize import compress, quantized_engine
-from quantzero_ci.profiler import profile_model
+from quantzero_ci.errors import InputError
+from quantzero_ci.neuroquant import pt2e
+from quantzero_ci.neuroquant.quantize import DYNAMIC, FP32, STATIC, compress
+from quantzero_ci.runtimes import get_runtime
 
-from .nets import Branchy, MatmulMix, ResNetish, hand_plan, rel_error, settle, top1_agreement
+from .nets import Branchy, ResNetish, hand_plan, rel_error, settle, top1_agreement
 
-BACKENDS = ("x86", "qnnpack")
 EXAMPLE = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+RUNTIME = get_runtime("executorch-xnnpack")
+KINDS = {"stem": "Conv2d", "conv1": "Conv2d", "conv2": "Conv2d", "head": "Linear"}
 
 
-def _inputs(n: int, seed: int, shape: tuple[int, ...] = (3, 16, 16)) -> torch.Tensor:
-    return torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
-
-
-def _calibration(shape: tuple[int, ...] = (3, 16, 16)) -> list[torch.Tensor]:
-    return list(_inputs(16, 1, shape).split(4))
+def _inputs(n: int, seed: int) -> torch.Tensor:
+    return torch.randn(n, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
 
 
 @pytest.fixture(scope="module")
@@ -36,214 +32,175 @@ def resnetish() -> nn.Module:
     return settle(ResNetish(), EXAMPLE)
 
 
-MIXED = {"stem": "INT8", "conv1": "INT8", "conv2": "BF16", "head": "FP32"}
-HEAD_INT8 = {"stem": "INT8", "conv1": "BF16", "conv2": "FP32", "head": "INT8"}
+@pytest.fixture(scope="module")
+def calibration() -> list[torch.Tensor]:
+    return list(_inputs(32, 1).split(8))
 
 
-def _run(model: nn.Module, x: torch.Tensor, backend: str) -> torch.Tensor:
-    with quantized_engine(backend), torch.no_grad():
-        return model(x)
+def _plan(**precisions: str):
+    return hand_plan(precisions, KINDS)
 
 
-def _param_dtypes(module: nn.Module) -> set[torch.dtype]:
-    return {p.dtype for p in module.parameters()}
+def _dequantized_weights(graph_module: torch.fx.GraphModule) -> int:
+    return sum(
+        "dequantize_per_channel" in str(n.target)
+        for n in graph_module.graph.nodes
+        if n.op == "call_function"
+    )
 
 
-def _is_per_channel(weight: torch.Tensor) -> bool:
-    return weight.qscheme() in (torch.per_channel_symmetric, torch.per_channel_affine)
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_static_int8_bf16_fp32_are_real(resnetish: nn.Module, backend: str) -> None:
-    original = copy.deepcopy(resnetish.state_dict())
-    result = compress(resnetish, hand_plan(MIXED), EXAMPLE, _calibration(), backend)
-
-    assert result.method == "static-int8-fx"
-    assert result.backend == backend
-    assert result.plan.applied_precisions() == MIXED
-    assert result.notes == ()
-    modules = dict(result.model.named_modules())
-    for name in ("stem", "conv1"):  # conv-bn-relu folded into one quantized conv
-        layer = modules[name]
-        assert isinstance(layer, nnq.Conv2d)
-        assert _is_per_channel(layer.weight())
-        assert layer.weight().dtype == torch.qint8
-    assert _param_dtypes(modules["conv2"]) == {torch.bfloat16}  # bn2 folded before the cast
-    assert "bn2" not in dict(result.model.named_children())
-    assert modules["head"].weight.dtype == torch.float32
-    assert torch.equal(modules["head"].weight, resnetish.head.weight)
-    # the input model is left as it was
-    assert all(torch.equal(v, original[k]) for k, v in resnetish.state_dict().items())
-
-    x = _inputs(64, 2)
+def test_int8_layers_get_int8_weights_and_the_rest_stays_fp32(resnetish, calibration) -> None:
+    plan = _plan(stem="INT8", conv1="INT8", conv2="FP32", head="FP32")
+    _, result = compress(resnetish, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
+    assert result.method == STATIC
+    assert result.plan.applied_precisions() == {
+        "stem": "INT8",
+        "conv1": "INT8",
+        "conv2": "FP32",
+        "head": "FP32",
+    }
+    assert _dequantized_weights(result.reference) == 2  # exactly the two INT8 convs
+    x = _inputs(16, 2)
     with torch.no_grad():
         reference = resnetish(x)
-    out = _run(result.model, x, backend)
-    assert out.dtype == torch.float32
-    assert rel_error(out, reference) < 0.05
-    assert top1_agreement(out, reference) >= 0.9
+        got = result.model(x)
+    assert 0 < rel_error(got, reference) < 0.1  # really quantized, and close
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_int8_linear_head_is_a_quantized_linear(resnetish: nn.Module, backend: str) -> None:
-    result = compress(resnetish, hand_plan(HEAD_INT8), EXAMPLE, _calibration(), backend)
-    head = result.model.get_submodule("head")
-    assert isinstance(head, nnq.Linear)
-    assert _is_per_channel(head.weight())
-    assert result.plan.applied_precisions() == HEAD_INT8
-    x = _inputs(64, 3)
+def test_bf16_planned_layers_run_fp32_in_xnnpack_and_say_why(resnetish, calibration) -> None:
+    plan = _plan(stem="INT8", conv1="BF16", conv2="FP32", head="INT8")
+    _, result = compress(resnetish, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
+    conv1 = result.plan.layer("conv1")
+    assert conv1.applied == "FP32"
+    assert "executorch-xnnpack has no BF16 kernels" in conv1.reason
+    assert any("ran FP32" in note for note in result.notes)
+
+
+def test_simulated_graph_matches_the_reference_graph(resnetish, calibration) -> None:
+    plan = _plan(stem="INT8", conv1="INT8", conv2="INT8", head="INT8")
+    _, result = compress(resnetish, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
+    x = _inputs(8, 3)
     with torch.no_grad():
-        reference = resnetish(x)
-    out = _run(result.model, x, backend)
-    assert rel_error(out, reference) < 0.05
-    assert top1_agreement(out, reference) >= 0.9
+        assert torch.allclose(result.model(x), result.reference(x), atol=1e-5)
 
 
-def test_bf16_region_has_casts_only_at_its_edges(resnetish: nn.Module) -> None:
-    plan = hand_plan({"stem": "FP32", "conv1": "BF16", "conv2": "BF16", "head": "FP32"})
-    result = compress(resnetish, plan, EXAMPLE, _calibration(), "x86")
-    code = result.model.code
-    # into the region once (conv1's input), out of it once (conv2's output before the add)
-    assert code.count(".to(torch.bfloat16)") == 1
-    assert code.count(".to(torch.float32)") == 1
-    assert _param_dtypes(result.model.get_submodule("conv1")) == {torch.bfloat16}
+def test_a_plan_built_from_the_observer_bank_equals_one_calibrated_afresh(
+    resnetish, calibration
+) -> None:
+    engine, _ = compress(
+        resnetish,
+        _plan(stem="INT8", conv1="INT8", conv2="INT8", head="INT8"),
+        EXAMPLE,
+        calibration,
+        RUNTIME,
+        max_batch=8,
+    )
+    partial = _plan(stem="INT8", conv1="FP32", conv2="INT8", head="FP32")
+    from_bank = engine.build(partial)
+    _, fresh = compress(resnetish, partial, EXAMPLE, calibration, RUNTIME, max_batch=8)
     x = _inputs(8, 4)
     with torch.no_grad():
-        assert rel_error(_run(result.model, x, "x86"), resnetish(x)) < 0.02
+        assert torch.equal(from_bank.model(x), fresh.model(x))
 
 
-def test_plan_from_the_profiler_lines_up_with_the_model(resnetish: nn.Module) -> None:
-    profile = profile_model(resnetish, EXAMPLE)
-    plan = make_plan(profile, "custom", (0.5, 0.9))
-    result = compress(resnetish, plan, EXAMPLE, _calibration(), "x86")
-    applied = result.plan.applied_precisions()
-    assert applied == {layer.name: layer.planned for layer in plan.layers}
-    assert set(applied.values()) == {"INT8", "BF16", "FP32"}
-    for layer in result.plan.layers:
-        module = result.model.get_submodule(layer.name)
-        if layer.applied == "INT8":
-            assert type(module).__module__.startswith("torch.ao.nn")
-            assert module.weight().dtype == torch.qint8
-
-
-def test_all_fp32_plan_is_bit_identical(resnetish: nn.Module) -> None:
-    plan = hand_plan({name: "FP32" for name in MIXED})
-    result = compress(resnetish, plan, EXAMPLE, _calibration(), "x86")
-    assert result.plan.applied_precisions() == {name: "FP32" for name in MIXED}
-    assert result.model is not resnetish
-    x = _inputs(8, 5)
-    with torch.no_grad():
-        assert torch.equal(result.model(x), resnetish(x))
-
-
-def test_same_model_and_data_give_the_same_quantized_weights(resnetish: nn.Module) -> None:
-    first = compress(resnetish, hand_plan(MIXED), EXAMPLE, _calibration(), "x86").model
-    second = compress(resnetish, hand_plan(MIXED), EXAMPLE, _calibration(), "x86").model
-    for name in ("stem", "conv1"):
-        a, b = first.get_submodule(name), second.get_submodule(name)
-        assert torch.equal(a.weight().int_repr(), b.weight().int_repr())
-        assert torch.equal(a.weight().q_per_channel_scales(), b.weight().q_per_channel_scales())
-        assert (a.scale, a.zero_point) == (b.scale, b.zero_point)
-    x = _inputs(4, 6)
-    assert torch.equal(_run(first, x, "x86"), _run(second, x, "x86"))
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_without_calibration_linear_is_dynamic_int8_and_conv_falls_back_to_bf16(
-    resnetish: nn.Module, backend: str
-) -> None:
-    plan = hand_plan(
-        {"stem": "INT8", "conv1": "BF16", "conv2": "FP32", "head": "INT8"}, {"head": "Linear"}
-    )
-    result = compress(resnetish, plan, EXAMPLE, None, backend)
-
-    assert result.method == "dynamic-int8"
-    head = result.model.get_submodule("head")
-    assert isinstance(head, nnqd.Linear)
-    assert _is_per_channel(head.weight())
-    stem = result.plan.layers[0]
-    assert (stem.planned, stem.applied) == ("INT8", "BF16")
-    assert "no calibration data" in stem.reason
-    assert _param_dtypes(result.model.get_submodule("stem")) == {torch.bfloat16}
-    assert result.plan.applied_precisions()["head"] == "INT8"
-    assert len(result.notes) == 1
-    assert result.notes[0].startswith("No calibration data: 1 layer planned INT8 (Linear)")
-    assert "1 convolution layer planned INT8 was cast to BF16" in result.notes[0]
-    x = _inputs(32, 7)
-    with torch.no_grad():
-        reference = resnetish(x)
-    out = _run(result.model, x, backend)
-    assert rel_error(out, reference) < 0.05
-    assert top1_agreement(out, reference) >= 0.9
-
-
-def test_layers_without_a_static_int8_kernel_are_cast_to_bf16() -> None:
+def test_relu6_after_an_int8_conv_is_observed_after_the_clamp(calibration) -> None:
     torch.manual_seed(0)
-    model = MatmulMix().eval()
-    example = torch.randn(1, 4, 16)
-    kinds = {"mix": "TokenMix", "attn": "MultiheadAttention", "head": "Linear"}
-    plan = hand_plan({"mix": "INT8", "attn": "INT8", "head": "INT8"}, kinds)
-    calibration = list(torch.randn(64, 4, 16).split(16))
-    result = compress(model, plan, example, calibration, "x86")
-
-    assert result.method == "static-int8-fx"
-    assert result.plan.applied_precisions() == {"mix": "BF16", "attn": "BF16", "head": "INT8"}
-    by_name = {d.name: d for d in result.plan.layers}
-    assert "no static INT8 kernel for MultiheadAttention" in by_name["attn"].reason
-    assert "no static INT8 kernel for TokenMix" in by_name["mix"].reason
-    assert any("MultiheadAttention, TokenMix" in note for note in result.notes)
-    assert result.model.get_submodule("mix").weight.dtype == torch.bfloat16
-    assert result.model.get_submodule("attn").in_proj_weight.dtype == torch.bfloat16
-    assert isinstance(result.model.get_submodule("head"), nnq.Linear)
-    x = torch.randn(16, 4, 16)
+    model = settle(
+        nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU6(), nn.Conv2d(8, 4, 1)),
+        EXAMPLE,
+    )
+    plan = hand_plan({"0": "INT8", "3": "INT8"})
+    # scale the first conv so its outputs reach far beyond 6: an observer before the clamp
+    # would spread 256 levels over that whole range
     with torch.no_grad():
-        assert rel_error(_run(result.model, x, "x86"), model(x)) < 0.05
+        model[0].weight.mul_(20)
+    _, result = compress(model, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
+    clamps = [
+        n
+        for n in result.reference.graph.nodes
+        if n.op == "call_function" and n.target in pt2e.CLAMPS
+    ]
+    assert clamps
+    for clamp in clamps:
+        (quantize,) = [u for u in clamp.users if "quantize_per_tensor" in str(u.target)]
+        scale, zero, low, high = quantize.args[1:5]
+        assert (high - low) * scale <= 6.0 + 1e-3  # the clamped range [0, 6] gets every level
+        assert low <= zero <= high
 
 
-def test_untraceable_model_uses_the_eager_fallback_and_says_so() -> None:
+def test_without_calibration_linear_is_dynamic_int8_and_convs_run_fp32(resnetish) -> None:
+    plan = _plan(stem="INT8", conv1="INT8", conv2="FP32", head="INT8")
+    _, result = compress(resnetish, plan, EXAMPLE, None, RUNTIME, max_batch=8)
+    assert result.method == DYNAMIC
+    applied = result.plan.applied_precisions()
+    assert applied == {"stem": "FP32", "conv1": "FP32", "conv2": "FP32", "head": "INT8"}
+    assert "needs activation ranges" in result.plan.layer("stem").reason
+    assert any(note.startswith("No calibration data") for note in result.notes)
+
+
+def test_all_fp32_plan_ships_the_fp32_model_in_the_runtime(resnetish, tmp_path: Path) -> None:
+    plan = _plan(stem="FP32", conv1="FP32", conv2="FP32", head="FP32")
+    engine, result = compress(resnetish, plan, EXAMPLE, None, RUNTIME, max_batch=8)
+    assert result.method == FP32
+    engine.ship(result, tmp_path / "m.pte")
+    program = RUNTIME.load(tmp_path / "m.pte")
+    x = _inputs(5, 5)
+    with torch.no_grad():
+        assert rel_error(program(x), resnetish(x)) < 1e-4
+
+
+def test_the_shipped_program_runs_int8_any_batch_and_loads_with_its_line_alone(
+    resnetish, calibration, tmp_path: Path
+) -> None:
+    plan = _plan(stem="INT8", conv1="INT8", conv2="INT8", head="INT8")
+    engine, result = compress(resnetish, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
+    engine.ship(result, tmp_path / RUNTIME.file_name)
+    program = RUNTIME.load(tmp_path / RUNTIME.file_name)
+    assert program.max_batch == 8
+    x = _inputs(20, 6)  # more than one program batch: split and joined
+    with torch.no_grad():
+        shipped, simulated, fp32 = program(x), result.model(x), resnetish(x)
+    assert shipped.shape == (20, 10)
+    assert top1_agreement(shipped, simulated) >= 0.9
+    assert 0 < rel_error(shipped, fp32) < 0.1
+    torch.save(x, tmp_path / "x.pt")
+    script = (
+        RUNTIME.load_line(RUNTIME.file_name)
+        + "\nimport sys; assert not any(m.startswith('quantzero_ci') for m in sys.modules)"
+        + "\nx = torch.load('x.pt'); print(tuple(model(x).shape))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("(20, 10)")
+
+
+def test_a_model_torch_export_cannot_capture_is_refused_with_a_fix() -> None:
     torch.manual_seed(0)
     model = Branchy().eval()
-    plan = hand_plan(
-        {"conv": "INT8", "fc1": "INT8", "fc2": "BF16"},
-        {"conv": "Conv2d", "fc1": "Linear", "fc2": "Linear"},
-    )
-    result = compress(model, plan, EXAMPLE, _calibration(), "x86")
+    kinds = {"fc1": "Linear", "fc2": "Linear"}
+    plan = hand_plan({"conv": "INT8", "fc1": "INT8", "fc2": "FP32"}, kinds)
+    with pytest.raises(InputError, match=r"torch\.export could not capture the model"):
+        compress(model, plan, torch.randn(1, 3, 8, 8), None, RUNTIME, max_batch=4)
 
-    assert result.method == "eager-fallback"
-    assert len(result.notes) == 1
-    note = result.notes[0]
-    assert note.startswith("FX could not trace the model (TraceError: ")
-    assert note.endswith(
-        "; the eager fallback was used instead: 1 Linear-like layer planned INT8 was quantized "
-        "weights-only with dynamic INT8 and 2 other layers were cast to BF16 at their own edges."
-    )
-    assert result.plan.applied_precisions() == {"conv": "BF16", "fc1": "INT8", "fc2": "BF16"}
-    assert isinstance(result.model.fc1, nnqd.Linear)
-    assert isinstance(result.model.conv, BF16Cast)
-    assert result.model.conv.inner.weight.dtype == torch.bfloat16
-    assert "eager fallback" in result.plan.layers[0].reason
-    x = _inputs(16, 8)
+
+def test_a_plan_for_another_model_is_an_input_error(resnetish) -> None:
+    with pytest.raises(InputError, match="not modules of the model"):
+        compress(resnetish, hand_plan({"nope": "INT8"}), EXAMPLE, None, RUNTIME)
+
+
+def test_a_trained_depthwise_relu6_network_holds_its_predictions_in_uniform_int8() -> None:
+    from quantzero_ci.neuroquant.policy import make_plan
+    from quantzero_ci.profiler import profile_model
+
+    from .mobile import digits_split, trained_mobile
+
+    model, split = trained_mobile(), digits_split()
+    calibration, evaluation = split["calibration"][0], split["evaluation"][0]
+    plan = make_plan(profile_model(model, calibration[:1]), "custom", (1.0, 1.0))
+    _, result = compress(model, plan, calibration[:1], [calibration], RUNTIME, max_batch=64)
+    assert set(result.plan.applied_precisions().values()) == {"INT8"}
     with torch.no_grad():
-        assert rel_error(_run(result.model, x, "x86"), model(x)) < 0.05
-
-
-def test_quantized_engine_sets_and_restores() -> None:
-    before = torch.backends.quantized.engine
-    with quantized_engine("qnnpack"):
-        assert torch.backends.quantized.engine == "qnnpack"
-    assert torch.backends.quantized.engine == before
-    with pytest.raises(RuntimeError), quantized_engine("qnnpack"):
-        raise RuntimeError("boom")
-    assert torch.backends.quantized.engine == before
-
-
-def test_unknown_backend_is_a_config_error(resnetish: nn.Module) -> None:
-    with pytest.raises(ConfigError, match="'tpu'"):
-        compress(resnetish, hand_plan(MIXED), EXAMPLE, None, "tpu")
-
-
-def test_empty_calibration_and_foreign_plan_are_input_errors(resnetish: nn.Module) -> None:
-    with pytest.raises(InputError, match="no batches"):
-        compress(resnetish, hand_plan(MIXED), EXAMPLE, iter(()), "x86")
-    with pytest.raises(InputError, match="decoder"):
-        compress(resnetish, hand_plan({"decoder": "INT8"}), EXAMPLE, None, "x86")
+        agreement = top1_agreement(result.model(evaluation), model(evaluation))
+    assert agreement >= 0.97
