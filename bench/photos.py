@@ -8,7 +8,8 @@ scikit-learn (no download), and the FP32 noise floor of Prediction Consistency.
 
 Each input is a random-resized crop (scale 0.25–1 of the photo's area, aspect 3/4–4/3, random
 position, random horizontal flip) resized to 224×224 with antialiased bilinear interpolation and
-normalised with the ImageNet mean and standard deviation: a float32 tensor of shape [3, 224, 224].
+normalised with the ImageNet mean and standard deviation: a float32 tensor of shape [3, 224, 224]
+(`size` sets another side, e.g. 260 for EfficientNet-Lite2; the crop boxes do not depend on it).
 Photos are used in turn, so every set covers all of them evenly. Needs the `bench` extra.
 """
 
@@ -71,11 +72,11 @@ def _crop_box(rng: np.random.Generator, height: int, width: int) -> tuple[int, i
     return (height - side) // 2, (width - side) // 2, side, side
 
 
-def _crop(photo: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """One normalised [3, SIZE, SIZE] float32 crop of `photo`."""
+def _crop(photo: torch.Tensor, rng: np.random.Generator, size: int = SIZE) -> torch.Tensor:
+    """One normalised [3, size, size] float32 crop of `photo`."""
     top, left, h, w = _crop_box(rng, int(photo.shape[1]), int(photo.shape[2]))
     patch = photo[:, top : top + h, left : left + w].float().div(255.0).unsqueeze(0)
-    patch = F.interpolate(patch, size=(SIZE, SIZE), mode="bilinear", antialias=True)[0]
+    patch = F.interpolate(patch, size=(size, size), mode="bilinear", antialias=True)[0]
     if rng.random() < 0.5:
         patch = patch.flip(-1)
     mean = torch.tensor(MEAN).view(3, 1, 1)
@@ -83,11 +84,11 @@ def _crop(photo: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return ((patch.clamp(0.0, 1.0) - mean) / std).contiguous()
 
 
-def build_inputs(n: int, seed: int) -> torch.Tensor:
-    """`n` crops [n, 3, 224, 224] float32, the same for the same (n, seed) on any machine."""
+def build_inputs(n: int, seed: int, size: int = SIZE) -> torch.Tensor:
+    """`n` crops [n, 3, size, size] float32, the same for the same (n, seed, size) anywhere."""
     rng = np.random.default_rng(seed)
     images = photos()
-    return torch.stack([_crop(images[i % len(images)], rng) for i in range(n)])
+    return torch.stack([_crop(images[i % len(images)], rng, size) for i in range(n)])
 
 
 def _digests(inputs: Iterable[torch.Tensor]) -> list[str]:

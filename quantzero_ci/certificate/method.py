@@ -91,15 +91,7 @@ def compression(report: Mapping[str, Any], styles: Styles, width: float) -> list
         thresholds = ", ".join(f"{float(t):.2f}" for t in c["thresholds"])
         plan_row = ("Plan thresholds (FLOP share)", safe(thresholds))
     else:
-        plan_row = (
-            "Planner target (PCS on planning inputs)",
-            safe(
-                f"{c.get('target_pcs', 0):.3f}; reached {planner.get('planning_pcs', 0):.3f} on "
-                f"{planner.get('planning_inputs', 0)} calibration inputs held out from observing"
-                if planner.get("planning_pcs") is not None
-                else NOT_MEASURED
-            ),
-        )
+        plan_row = ("Planner target (PCS on planning inputs)", safe(_planner_text(c, planner)))
     out = [
         heading("Compression", styles),
         pairs(
@@ -107,7 +99,8 @@ def compression(report: Mapping[str, Any], styles: Styles, width: float) -> list
                 ("Mode", safe(c.get("mode", ""))),
                 plan_row,
                 ("Method", safe(c.get("method", ""))),
-                ("Quantization backend", safe(c.get("backend", ""))),
+                ("Shipped runtime", safe(_runtime_text(report))),
+                ("Load line", mono(get(report, "compressed_model.load", NOT_MEASURED))),
                 ("Calibration inputs", safe(c.get("calibration_inputs", NOT_MEASURED))),
             ],
             width,
@@ -116,6 +109,24 @@ def compression(report: Mapping[str, Any], styles: Styles, width: float) -> list
     ]
     if planner.get("definition"):
         out.append(Paragraph(safe(planner["definition"]), styles.body))
+    rounds = planner.get("rounds") or []
+    if len(rounds) > 1 and all("estimated_seconds_share" in r for r in rounds):
+        rows = [
+            (
+                str(index),
+                str(r.get("int8_layers", "")),
+                percent(100 * (1 - float(r["estimated_seconds_share"])), 0),
+                num(r.get("predicted_pcs"), 3),
+                num(r.get("planning_pcs"), 3),
+                "yes" if r.get("accepted") else "no",
+            )
+            for index, r in enumerate(rounds, 1)
+        ]
+        header = ("plan", "INT8 layers", "est. time saved", "predicted", "measured", "accepted")
+        out.append(
+            Paragraph("Plans the planner built (agreement on planning inputs)", styles.small)
+        )
+        out.append(table([header, *rows], [width / 6] * 6, styles))
     notes = c.get("notes") or []
     for note in notes:
         out.append(Paragraph(f"• {safe(note)}", styles.body))
@@ -141,7 +152,7 @@ def provenance(report: Mapping[str, Any], styles: Styles, width: float) -> list[
                 f"{tool.get('platform', '')}"
             ),
         ),
-        ("Quantization backend", safe(get(report, "compression.backend", ""))),
+        ("Shipped runtime", safe(_runtime_text(report))),
         ("Hardware class", safe(f"{hw.get('name', '')} ({hw.get('key', '')})")),
         (
             "Grid",
@@ -223,4 +234,27 @@ def integrity(report: Mapping[str, Any], styles: Styles, width: float) -> list[A
             "models and re-derives every figure from the recorded inputs.",
             styles.small,
         ),
+    )
+
+
+def _runtime_text(report: Mapping[str, Any]) -> str:
+    runtime = get(report, "compressed_model.runtime", None) or {}
+    name = get(report, "compressed_model.label", "")
+    if not runtime:
+        return f"{get(report, 'compression.backend', '')} ({name})"
+    return f"{runtime.get('version', runtime.get('name', ''))}: {name}"
+
+
+def _planner_text(compression: Mapping[str, Any], planner: Mapping[str, Any]) -> str:
+    if planner.get("planning_pcs") is None:
+        return NOT_MEASURED
+    text = f"{compression.get('target_pcs', 0):.3f}"
+    if planner.get("target_clipped"):
+        text += (
+            f", clipped to {planner.get('effective_target', 0):.3f} (the planning inputs' "
+            "FP32 noise floor)"
+        )
+    return (
+        f"{text}; measured {planner.get('planning_pcs', 0):.3f} on "
+        f"{planner.get('planning_inputs', 0)} calibration inputs"
     )

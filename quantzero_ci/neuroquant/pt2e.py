@@ -420,6 +420,20 @@ def run(
     return torch.cat(outputs)
 
 
+def import_stack() -> None:
+    """Import torchao's PT2E (and its registrations) once, without the warning torch logs about
+    torchao's enum registration on every import."""
+    import logging
+
+    logger = logging.getLogger("torch.utils._pytree")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401
+    finally:
+        logger.setLevel(level)
+
+
 @contextmanager
 def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():

@@ -67,6 +67,7 @@ class Engine:
         self.runtime = runtime
         self.calibration = list(calibration) if calibration is not None else None
         started = time.perf_counter()
+        pt2e.import_stack()
         self.exported = pt2e.export_program(model, example, max_batch)
         self.seconds = {"export": time.perf_counter() - started}
         self._bank: pt2e.ObserverBank | None = None
