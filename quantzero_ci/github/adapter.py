@@ -36,6 +36,7 @@ from quantzero_ci.github.outputs import (
 )
 from quantzero_ci.github.ownership import hand_over
 from quantzero_ci.github.summary import append_summary, failure_markdown, warning_markdown
+from quantzero_ci.logsafe import log_line
 
 TITLE = "QuantZero CI"
 PR_CONTEXT_FILE = "pull-request.json"
@@ -55,7 +56,8 @@ class _Runner:
         self.written: list[Path] = []  # folders the run may write into, handed over at the end
 
     def emit(self, line: str) -> None:
-        self.stdout.write(line + "\n")
+        """One log line: a `WorkflowCommand` as built, any other text escaped (`log_line`)."""
+        self.stdout.write(log_line(line) + "\n")
         self.stdout.flush()
 
     def group(self, title: str) -> AbstractContextManager[None]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from quantzero_ci.errors import InputError
+from quantzero_ci.logsafe import echo
 
 CERTIFICATE_SCHEMA = "quantzero-ci/certificate/v1"
 
@@ -142,4 +143,4 @@ def comment_command(
         expected_head_sha=head_sha,
         budget_s=api_timeout,
     )
-    click.echo(url)
+    echo(url)
