@@ -19,6 +19,13 @@ import yaml
 from quantzero_ci.errors import ConfigError
 from quantzero_ci.neuroquant.planners import AUTO_MODE
 from quantzero_ci.neuroquant.policy import CUSTOM_MODE, MODES
+from quantzero_ci.safeload import (
+    DocumentError,
+    DuplicateKeyError,
+    OversizedNumber,
+    load_yaml,
+    quote,
+)
 
 CONFIG_VERSION = 1
 DEFAULT_CONFIG_NAME = ".quantzero.yml"
@@ -164,7 +171,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             str(path), f"cannot be read ({exc.strerror})", "Check the file's permissions."
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except DuplicateKeyError as exc:
+        raise ConfigError(
+            exc.key,
+            f"is given twice in {path}"
+            + (f" (line {exc.lines[0]} and line {exc.lines[1]})" if exc.lines else ""),
+            "Keep one of them: a YAML mapping takes each key once.",
+        ) from None
+    except DocumentError as exc:
+        raise ConfigError(str(path), str(exc), "Write the settings out plainly.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -199,7 +215,7 @@ def _build(
         )
     version = raw.get("version", CONFIG_VERSION)
     if version != CONFIG_VERSION:
-        raise ConfigError("version", f"{version!r} is not supported", "Set version: 1.")
+        raise ConfigError("version", f"{quote(version)} is not supported", "Set version: 1.")
     sections = {
         key: _section(raw, key)
         for key in ("model", "data", "deployment", "compression", "gate", "consistency")
@@ -307,7 +323,7 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
     if output is not None and (isinstance(output, bool) or not str(output).strip()):
         raise ConfigError(
             "model.output",
-            f"{output!r} is not an output name",
+            f"{quote(output)} is not an output name",
             "Name the key of the logits in the dict the model returns, e.g. output: logits.",
         )
     path_value = section.get("path")
@@ -358,7 +374,7 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
     if factory is not None and (not isinstance(factory, str) or ":" not in factory):
         raise ConfigError(
             "model.factory",
-            f"{factory!r} is not of the form module:function",
+            f"{quote(factory)} is not of the form module:function",
             "e.g. factory: model:build_model (model.py next to the config).",
         )
     if (
@@ -382,7 +398,7 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
         if not isinstance(given_label, str) or not given_label.strip() or "\n" in given_label:
             raise ConfigError(
                 "model.label",
-                f"{given_label!r} is not a one-line name",
+                f"{quote(given_label)} is not a one-line name",
                 "Give a short name for the model, e.g. label: digits-classifier.",
             )
         label = given_label.strip()
@@ -428,7 +444,7 @@ def _inputs(value: object) -> tuple[InputSpec, ...]:
         if dtype not in INPUT_DTYPES:
             raise ConfigError(
                 f"{field}.dtype",
-                f"{dtype!r} is not supported",
+                f"{quote(dtype)} is not supported",
                 f"Use one of: {', '.join(INPUT_DTYPES)}.",
             )
         specs.append(InputSpec(name=str(name), shape=shape, dtype=dtype))
@@ -442,14 +458,14 @@ def _consistency(section: dict[str, Any]) -> ConsistencyConfig:
     if measure not in MEASURES:
         raise ConfigError(
             "consistency.measure",
-            f"{section.get('measure')!r} is not a consistency measure",
+            f"{quote(section.get('measure'))} is not a consistency measure",
             f"Use one of: {', '.join(MEASURES)} (cosine or neighbours for embeddings).",
         )
     pooling = str(section.get("pooling", "mean")).strip()
     if pooling not in POOLINGS:
         raise ConfigError(
             "consistency.pooling",
-            f"{pooling!r} is not a pooling",
+            f"{quote(pooling)} is not a pooling",
             f"Use one of: {', '.join(POOLINGS)}.",
         )
     if "min_cosine" in section and measure != "cosine":
@@ -470,7 +486,7 @@ def _model_format(declared: object, factory: object, trust_pickle: bool) -> str:
         if declared not in MODEL_FORMATS:
             raise ConfigError(
                 "model.format",
-                f"{declared!r} is not supported",
+                f"{quote(declared)} is not supported",
                 f"Use one of: {', '.join(MODEL_FORMATS)}.",
             )
         if declared == "pickle" and not trust_pickle:
@@ -556,7 +572,7 @@ def _compression(section: dict[str, Any]) -> CompressionConfig:
     if mode not in modes:
         raise ConfigError(
             "compression.mode",
-            f"{section.get('mode')!r} is not a NeuroQuant mode",
+            f"{quote(section.get('mode'))} is not a NeuroQuant mode",
             f"Use one of: {', '.join(modes)}.",
         )
     target = section.get("target_pcs")
@@ -650,7 +666,7 @@ def _shape(value: object, field: str = "model.input_shape") -> tuple[int, ...]:
             if part
         ]
     if not isinstance(value, (list, tuple)) or not value:
-        raise ConfigError(field, f"{value!r} is not a list of sizes", "e.g. [1, 3, 224, 224].")
+        raise ConfigError(field, f"{quote(value)} is not a list of sizes", "e.g. [1, 3, 224, 224].")
     shape = tuple(_int(v, field, 1, 1_000_000) for v in value)
     if shape[0] != 1:
         raise ConfigError(
@@ -665,24 +681,43 @@ def _path(value: object, field: str, base: Path, *, follow_links: bool = True) -
     """`value` against `base`, absolute; with follow_links=False a symbolic link stays visible."""
     if not isinstance(value, (str, Path)) or not str(value).strip():
         raise ConfigError(
-            field, f"{value!r} is not a path", "Give a file path relative to the config file."
+            field, f"{quote(value)} is not a path", "Give a file path relative to the config file."
         )
     joined = base / Path(str(value)).expanduser()
     return joined.resolve() if follow_links else Path(os.path.abspath(joined))
 
 
 def _number(value: object, field: str, low: float, high: float) -> float:
+    if _too_long(value):
+        raise ConfigError(
+            field,
+            f"{quote(value)} is too long to be a number",
+            f"Use a number between {low:g} and {high:g}.",
+        )
     try:
         number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, RecursionError):
         raise ConfigError(
-            field, f"{value!r} is not a number", f"Use a number between {low:g} and {high:g}."
+            field,
+            f"{quote(value)} is not a number",
+            f"Use a number between {low:g} and {high:g}.",
         ) from None
     if isinstance(value, bool) or number != number or not low <= number <= high:
         raise ConfigError(
-            field, f"{value!r} is out of range", f"Use a number between {low:g} and {high:g}."
+            field,
+            f"{quote(value)} is out of range",
+            f"Use a number between {low:g} and {high:g}.",
         )
     return number
+
+
+def _too_long(value: object) -> bool:
+    """An integer or text of more digits than any setting has (never converted)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value.bit_length() > 200
+    return isinstance(value, (str, OversizedNumber)) and len(value) > 64
 
 
 def _int(value: object, field: str, low: int, high: int) -> int:
@@ -690,7 +725,7 @@ def _int(value: object, field: str, low: int, high: int) -> int:
     if number != int(number):
         raise ConfigError(
             field,
-            f"{value!r} is not a whole number",
+            f"{quote(value)} is not a whole number",
             f"Use a whole number between {low} and {high}.",
         )
     return int(number)
@@ -701,4 +736,4 @@ def _bool(value: object, field: str) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "1", "0"):
         return value.strip().lower() in ("true", "yes", "1")
-    raise ConfigError(field, f"{value!r} is not true or false", "Write true or false.")
+    raise ConfigError(field, f"{quote(value)} is not true or false", "Write true or false.")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from quantzero_ci.errors import ConfigError, OutputError
+from quantzero_ci.safeload import load_json
 from quantzero_ci.stats import file_sha256
 
 MANIFEST = ".quantzero-outputs.json"
@@ -213,7 +214,7 @@ def _read_manifest(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = load_json(path.read_bytes())
     except (OSError, ValueError):
         return {}
     files = data.get("files") if isinstance(data, Mapping) else None
@@ -230,7 +231,7 @@ def _legacy_outputs(target: Path, entries: list[str]) -> dict[str, str]:
     if any((target / name).is_symlink() or not (target / name).is_file() for name in entries):
         return {}
     try:
-        report = json.loads((target / "certificate.json").read_text(encoding="utf-8"))
+        report = load_json((target / "certificate.json").read_bytes())
         recorded_model = report["compressed_model"]["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
         return {}
