@@ -33,6 +33,7 @@ MODEL_FORMATS = ("state_dict", "torchscript", "torchvision", "pickle", "huggingf
 INPUT_DTYPES = ("int64", "int32", "int16", "int8", "uint8", "bool", "float32", "float16")
 MEASURES = ("top1", "token-top1", "cosine", "neighbours")
 POOLINGS = ("mean", "cls", "none")
+PCS_DECIDES_ON = ("point", "lower_bound")
 TOP_LEVEL_KEYS = {
     "consistency",
     "version",
@@ -116,6 +117,7 @@ class GateConfig:
     min_pcs: float = 0.95
     max_accuracy_drop_pp: float | None = None
     max_carbon_increase_pct: float | None = None
+    pcs_decides_on: str = "point"  # or "lower_bound": the 95% Wilson interval's lower end
 
 
 @dataclass(frozen=True)
@@ -627,9 +629,23 @@ def _gate(section: dict[str, Any]) -> GateConfig:
     _known(
         section,
         "gate",
-        {"min_carbon_reduction_pct", "min_pcs", "max_accuracy_drop_pp", "max_carbon_increase_pct"},
+        {
+            "min_carbon_reduction_pct",
+            "min_pcs",
+            "max_accuracy_drop_pp",
+            "max_carbon_increase_pct",
+            "pcs_decides_on",
+        },
     )
     defaults = GateConfig()
+    decides_on = str(section.get("pcs_decides_on", defaults.pcs_decides_on)).strip()
+    decides_on = decides_on.replace("-", "_").replace(" ", "_")
+    if decides_on not in PCS_DECIDES_ON:
+        raise ConfigError(
+            "gate.pcs_decides_on",
+            f"{quote(section.get('pcs_decides_on'))} is not one of {', '.join(PCS_DECIDES_ON)}",
+            "Use point (the measured PCS) or lower_bound (its 95% Wilson lower bound).",
+        )
 
     def optional(key: str, low: float, high: float) -> float | None:
         value = section.get(key)
@@ -649,6 +665,7 @@ def _gate(section: dict[str, Any]) -> GateConfig:
         min_pcs=_number(section.get("min_pcs", defaults.min_pcs), "gate.min_pcs", 0.0, 1.0),
         max_accuracy_drop_pp=optional("max_accuracy_drop_pp", 0.0, 100.0),
         max_carbon_increase_pct=optional("max_carbon_increase_pct", 0.0, 10_000.0),
+        pcs_decides_on=decides_on,
     )
 
 

@@ -23,7 +23,7 @@ from quantzero_ci.measures import (
     scorer,
 )
 from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest
-from quantzero_ci.stats import wilson_interval
+from quantzero_ci.stats import wilson_interval, wilson_share
 
 
 def embedding_model(module: nn.Module, config: Config, example: torch.Tensor) -> nn.Module:
@@ -94,7 +94,9 @@ def apply_measure(
         replace(
             verification,
             pcs=min(1.0, max(0.0, measured.matches / n)),
-            pcs_ci95=wilson_interval(measured.matches, n),
+            pcs_ci95=wilson_interval(measured.matches, n)
+            if measured.n == verification.inputs
+            else wilson_share(measured.matches / n, verification.inputs or n),
             matches=measured.matches,
             n=measured.n,
             positions=1,
