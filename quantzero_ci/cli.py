@@ -105,9 +105,10 @@ def gate(config_path: Path | None, signing_key: Path | None, **flags: Any) -> No
 
     if config_path is None and Path(DEFAULT_CONFIG_NAME).is_file():
         config_path = Path(DEFAULT_CONFIG_NAME)
-    config = load_config(config_path, _overrides(**flags))
+    workspace = _workspace()
+    config = load_config(config_path, _overrides(**flags), workspace=workspace)
     key_pem = signing_key_pem(signing_key, config.signing_key)
-    outcome = run_gate(config, signing_key_pem=key_pem, stage=_stage_echo)
+    outcome = run_gate(config, signing_key_pem=key_pem, stage=_stage_echo, workspace=workspace)
     for note in outcome.report["compression"]["notes"]:
         echo(f"warning: {note}", err=True)
     if config.gate.max_carbon_increase_pct is not None:
@@ -125,6 +126,12 @@ def gate(config_path: Path | None, signing_key: Path | None, **flags: Any) -> No
     ):
         echo(f"  {label:<17} {path}")
     sys.exit(outcome.exit_code)
+
+
+def _workspace() -> Path | None:
+    """The checkout inside a workflow (GITHUB_WORKSPACE): outputs must stay inside it."""
+    value = os.environ.get("GITHUB_WORKSPACE", "").strip()
+    return Path(os.path.abspath(value)) if value else None
 
 
 def _stage_echo(name: str) -> Any:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from quantzero_ci import safepath
 from quantzero_ci.errors import ConfigError
 from quantzero_ci.neuroquant.planners import AUTO_MODE
 from quantzero_ci.neuroquant.policy import CUSTOM_MODE, MODES
@@ -134,6 +136,10 @@ class Config:
     consistency: ConsistencyConfig = ConsistencyConfig()
     config_path: Path | None = None
     signing_key: Path | None = None
+    root: Path | None = None  # the workspace root below which no configured path has a link
+
+
+_ROOT: ContextVar[Path | None] = ContextVar("quantzero_config_root", default=None)
 
 
 def load_config(
@@ -141,16 +147,28 @@ def load_config(
     overrides: Mapping[str, object] | None = None,
     *,
     base_dir: Path | None = None,
+    workspace: Path | None = None,
 ) -> Config:
-    """Read `path` (optional), apply dotted-key `overrides`, validate, and return a `Config`."""
+    """Read `path` (optional), apply dotted-key `overrides`, validate, and return a `Config`.
+
+    Every configured path is checked below the workspace root (`workspace`, else the enclosing
+    git repository, else the config file's folder) by `safepath`, wherever the process stands.
+    """
     cwd = (base_dir or Path.cwd()).resolve()
     raw: dict[str, Any] = {}
     file_dir = cwd
     if path is not None:
+        safepath.check_text(str(path), "config")
         path = (cwd / path).resolve()
         raw = _read_yaml(path)
         file_dir = path.parent
-    return _build(raw, dict(overrides or {}), file_dir=file_dir, cwd=cwd, config_path=path)
+    root = workspace or safepath.find_root(file_dir) or file_dir
+    token = _ROOT.set(Path(os.path.abspath(root)))
+    try:
+        config = _build(raw, dict(overrides or {}), file_dir=file_dir, cwd=cwd, config_path=path)
+    finally:
+        _ROOT.reset(token)
+    return replace(config, root=Path(os.path.abspath(root)))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -251,6 +269,7 @@ def _build(
         top["output_dir"] or "quantzero-out", "output_dir", base("output_dir"), follow_links=False
     )
     signing_key = top["signing_key"]
+    regular = {"regular_file": True}
     return Config(
         model=_model(sections["model"], base("model")),
         data=_data(sections["data"], file_dir, override_dirs, cwd),
@@ -261,7 +280,9 @@ def _build(
         output_dir=output_dir,
         base_dir=file_dir,
         config_path=config_path,
-        signing_key=_path(signing_key, "signing_key", base("signing_key")) if signing_key else None,
+        signing_key=_path(signing_key, "signing_key", base("signing_key"), **regular)
+        if signing_key
+        else None,
     )
 
 
@@ -348,7 +369,10 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
     else:
         shape = _shape(section.get("input_shape"))
     path = _path(path_value, "model.path", base) if path_value else None
-    if path is not None and path.is_dir() and section.get("format") in (None, "huggingface"):
+    hf_folder = path is not None and path.is_dir() and factory is None
+    if path is not None and not hf_folder and section.get("format") != "huggingface":
+        safepath.require_regular_file(path, "model.path")
+    if hf_folder and section.get("format") in (None, "huggingface"):
         section = {**section, "format": "huggingface"}
     if section.get("format") == "huggingface" and factory is not None:
         raise ConfigError(
@@ -522,7 +546,9 @@ def _data(
     def path_of(key: str) -> Path | None:
         value = section.get(key)
         return (
-            _path(value, f"data.{key}", override_dirs.get(f"data.{key}", file_dir))
+            _path(
+                value, f"data.{key}", override_dirs.get(f"data.{key}", file_dir), regular_file=True
+            )
             if value
             else None
         )
@@ -694,14 +720,26 @@ def _shape(value: object, field: str = "model.input_shape") -> tuple[int, ...]:
     return shape
 
 
-def _path(value: object, field: str, base: Path, *, follow_links: bool = True) -> Path:
-    """`value` against `base`, absolute; with follow_links=False a symbolic link stays visible."""
+def _path(
+    value: object,
+    field: str,
+    base: Path,
+    *,
+    follow_links: bool = True,
+    regular_file: bool = False,
+) -> Path:
+    """`value` against `base` through `safepath` (no control characters, no link below the
+    workspace root); absolute, and resolved unless `follow_links` is False (the output folder,
+    whose own link stays visible to the output set). `regular_file`: anything else that exists
+    there (a folder, a device, a pipe) is refused as what it is."""
     if not isinstance(value, (str, Path)) or not str(value).strip():
         raise ConfigError(
             field, f"{quote(value)} is not a path", "Give a file path relative to the config file."
         )
-    joined = base / Path(str(value)).expanduser()
-    return joined.resolve() if follow_links else Path(os.path.abspath(joined))
+    path = safepath.resolve(value, field, base, _ROOT.get())
+    if regular_file:
+        safepath.require_regular_file(path, field)
+    return path.resolve() if follow_links else path
 
 
 def _number(value: object, field: str, low: float, high: float) -> float:

@@ -156,7 +156,11 @@ def _output_paths(config: Config, workspace: Path | None, extra: tuple[str, ...]
         if p is not None
     ]
     return open_output_set(
-        config.output_dir, (*OUTPUT_NAMES.values(), *extra), inputs=inputs, workspace=workspace
+        config.output_dir,
+        (*OUTPUT_NAMES.values(), *extra),
+        inputs=inputs,
+        workspace=workspace,
+        link_root=config.root,
     )
 
 

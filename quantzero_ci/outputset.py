@@ -104,17 +104,19 @@ def open_output_set(
     inputs: Iterable[Path] = (),
     workspace: Path | None = None,
     nested_sets: bool = False,
+    link_root: Path | None = None,
 ) -> OutputSet:
     """Check `output_dir` and create the staging folder beside it (before any work is done).
 
-    With `nested_sets` (a fleet's folder), real subfolders that are themselves output sets (the
+    Links are refused from `workspace` (else `link_root`, the config's root) down, wherever the
+    process stands. With `nested_sets` (a fleet's folder), real subfolders that are themselves output sets (the
     members' folders, each with its own manifest) may lie in `output_dir` and are left alone.
     """
     names = tuple(names)
     target = Path(os.path.abspath(output_dir))
     if workspace is not None:
         _inside_workspace(target, Path(os.path.abspath(workspace)))
-    _no_links(target, Path(os.path.abspath(workspace or Path.cwd())))
+    _no_links(target, Path(os.path.abspath(workspace or link_root or Path.cwd())))
     previous = _previous_outputs(target, nested_sets)
     _no_input_clash(target, names, inputs)
     try:

@@ -88,6 +88,10 @@ def main(environ: Mapping[str, str], *, stdout: TextIO | None = None) -> int:
     try:
         return _run(environ, workspace, runner)
     except QuantZeroError as problem:
+        if (
+            getattr(problem, "field", None) == "output_dir"
+        ):  # a refused output set: hand nothing over
+            runner.written.clear()
         return _failed(runner, relative_text(str(problem), workspace), problem.exit_code)
     except Exception as bug:
         if debug_requested(environ):
@@ -135,7 +139,9 @@ def _run(environ: Mapping[str, str], workspace: Path, runner: _Runner) -> int:
     inputs = parse_inputs(environ, workspace)
     if inputs.fleet != "false":
         return _run_fleet(environ, workspace, runner, inputs)
-    config = load_config(inputs.config_path, inputs.overrides, base_dir=workspace)
+    config = load_config(
+        inputs.config_path, inputs.overrides, base_dir=workspace, workspace=workspace
+    )
     runner.written.append(Path(os.path.abspath(config.output_dir)))
     signing_key_pem = _signing_key(inputs, config)
     check_signing_key(signing_key_pem)  # before any work
