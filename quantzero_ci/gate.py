@@ -205,6 +205,12 @@ def _run(
 
         from quantzero_ci import textgate
 
+        textgate.check_token_ids(
+            loaded.module,
+            [("data.evaluation", evaluation), ("data.calibration", calibration)],
+            config,
+        )
+
         loaded = _replace(loaded, module=textgate.embedding_model(loaded.module, config, example))
         pooling = textgate.applied_pooling(loaded.module, config)
     with stage("profile"):

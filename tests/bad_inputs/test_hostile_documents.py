@@ -105,4 +105,11 @@ def test_a_duplicate_key_in_the_fleet_file_is_a_config_error(workspace, refused)
         "members:\n  - config: .quantzero.yml\nthresholds:\n  min_total_reduction_pct: 9\n  min_total_reduction_pct: 1\n",
         encoding="utf-8",
     )
-    refused(lambda: cli(workspace, "fleet", "list"), 2, "min_total_reduction_pct", "twice", "line 4", "line 5")
+    refused(
+        lambda: cli(workspace, "fleet", "list"),
+        2,
+        "min_total_reduction_pct",
+        "twice",
+        "line 4",
+        "line 5",
+    )
