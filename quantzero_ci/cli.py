@@ -30,8 +30,11 @@ class _Group(click.Group):
         return super().parse_args(ctx, [arg for arg in args if arg != "--debug"])
 
     def invoke(self, ctx: click.Context) -> Any:
+        from quantzero_ci.terminate import sigterm_raises
+
         try:
-            return super().invoke(ctx)
+            with sigterm_raises():
+                return super().invoke(ctx)
         except QuantZeroError as error:
             echo_line(f"error: {error}", err=True)
             sys.exit(error.exit_code)

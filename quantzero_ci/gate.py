@@ -107,7 +107,10 @@ def run_gate(
             f"A model must not end the process. {outputs.abandon()}"
         ) from None
     except BaseException as error:
-        note_on(error, outputs.abandon())
+        failure = outputs.write_failure(error)  # a full disk: a message, not a crash
+        note_on(failure or error, outputs.abandon())
+        if failure is not None:
+            raise failure from None
         raise
     return GateOutcome(
         report=report,

@@ -7,10 +7,15 @@ gate wrote, so a later run can tell its own previous output from a user's files 
 before manifests counts when its certificate.json vouches for the model beside it): an output
 directory that holds anything else is refused. `OutputSet.abandon` (a failed run) removes the
 staging folder and the previous run's outputs, so nothing left there looks like a current result.
+A lock file beside the folder is held for the run: a second run on the same folder is refused
+("another run is writing here") and can remove nothing of the first one's.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import shutil
@@ -45,6 +50,7 @@ class OutputSet:
     names: tuple[str, ...]
     previous: dict[str, str]
     committed: bool = False
+    lock: _Lock | None = None
 
     def staged(self, name: str) -> Path:
         """Where to write output `name` during the run."""
@@ -80,6 +86,7 @@ class OutputSet:
         except OSError as error:
             raise _unwritable(self.target, error) from None
         self.committed = True
+        self._unlock()
 
     def abandon(self) -> str:
         """Remove the staging folder and the previous run's outputs; say what is left."""
@@ -91,10 +98,30 @@ class OutputSet:
                 removed.append(name)
             except OSError:
                 continue
+        self._unlock()
         note = f"No outputs were written to {self.target}"
         if [name for name in removed if name != MANIFEST]:
             note += "; the previous run's outputs there were removed, so none looks current"
         return note + "."
+
+    def write_failure(self, error: BaseException) -> OutputError | None:
+        """An OutputError for a write that failed for lack of room (a full disk, a quota, a file
+        size limit), whether it surfaced as OSError or as torch's RuntimeError; else None."""
+        if isinstance(error, OSError) and error.errno in _NO_ROOM:
+            reason = error.strerror or errno.errorcode.get(error.errno or 0, "")
+        elif isinstance(error, RuntimeError) and _is_write_failure(str(error)):
+            reason = str(error).strip().splitlines()[0][:200]
+        else:
+            return None
+        return OutputError(
+            f"{FIELD}: writing the outputs to {self.target} failed ({reason}): the disk may be "
+            "full. Free some space (or choose another output_dir) and run again."
+        )
+
+    def _unlock(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 def open_output_set(
@@ -117,15 +144,74 @@ def open_output_set(
     if workspace is not None:
         _inside_workspace(target, Path(os.path.abspath(workspace)))
     _no_links(target, Path(os.path.abspath(workspace or link_root or Path.cwd())))
-    previous = _previous_outputs(target, nested_sets)
     _no_input_clash(target, names, inputs)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _unwritable(target, error) from None
+    lock = _Lock.acquire(target)
+    try:
+        previous = _previous_outputs(target, nested_sets)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
         staging.chmod(0o755)  # ordinary permissions: later steps (upload-artifact) read it
     except OSError as error:
+        lock.release()
         raise _unwritable(target, error) from None
-    return OutputSet(target=target, staging=staging, names=names, previous=previous)
+    except BaseException:
+        lock.release()
+        raise
+    return OutputSet(target=target, staging=staging, names=names, previous=previous, lock=lock)
+
+
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _is_write_failure(text: str) -> bool:
+    lowered = text.lower()
+    return any(
+        mark in lowered
+        for mark in ("no space left", "pytorchstreamwriter", "file write failed", "file too large")
+    )
+
+
+@dataclass
+class _Lock:
+    """An exclusive lock on ``.{name}.lock`` beside the output folder, held for the run: a second
+    run on the same folder is refused instead of deleting what the first one writes. The kernel
+    drops the lock when a process dies, so a killed run never blocks the next."""
+
+    path: Path
+    fd: int
+
+    @classmethod
+    def acquire(cls, target: Path) -> _Lock:
+        path = target.parent / f".{target.name}.lock"
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            except OSError as error:
+                raise _unwritable(target, error) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise OutputError(
+                    f"{FIELD}: another run is writing to {target} (it holds {path.name}); "
+                    "wait for it to finish, or give this run its own output_dir."
+                ) from None
+            try:
+                same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return cls(path, fd)
+            os.close(fd)  # the holder removed the file as we opened it: try the new one
+        raise OutputError(f"{FIELD}: could not lock {target}; run again.")
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self.fd)
 
 
 def _inside_workspace(target: Path, workspace: Path) -> None:

@@ -37,6 +37,7 @@ from quantzero_ci.github.outputs import (
 from quantzero_ci.github.ownership import hand_over
 from quantzero_ci.github.summary import append_summary, failure_markdown, warning_markdown
 from quantzero_ci.logsafe import log_line
+from quantzero_ci.terminate import sigterm_raises
 
 TITLE = "QuantZero CI"
 PR_CONTEXT_FILE = "pull-request.json"
@@ -86,7 +87,8 @@ def main(environ: Mapping[str, str], *, stdout: TextIO | None = None) -> int:
     runner = _Runner(environ, stdout or sys.stdout)
     workspace = Path(environ.get("GITHUB_WORKSPACE") or Path.cwd()).resolve()
     try:
-        return _run(environ, workspace, runner)
+        with sigterm_raises():
+            return _run(environ, workspace, runner)
     except QuantZeroError as problem:
         if (
             getattr(problem, "field", None) == "output_dir"
