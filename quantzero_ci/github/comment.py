@@ -24,8 +24,13 @@ class CommentResult:
 
 
 def marker(workflow: str, model_label: str) -> str:
-    """The hidden marker ``<!-- quantzero-ci:{workflow}:{model-label} -->`` (``--`` defused)."""
-    key = f"{workflow}:{model_label}".replace("--", "- -").replace("\n", " ")
+    """The hidden marker ``<!-- quantzero-ci:{workflow}:{model-label} -->``: the key can neither
+    close the HTML comment (no ``--`` run survives, ``<``/``>`` are entities) nor break the line,
+    so nothing of a label reaches the comment as HTML."""
+    key = f"{workflow}:{model_label}".replace("\n", " ").replace("\r", " ")
+    key = key.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    while "--" in key:
+        key = key.replace("--", "- -")
     return f"<!-- quantzero-ci:{key} -->"
 
 
