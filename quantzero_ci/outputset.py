@@ -144,6 +144,7 @@ def open_output_set(
     if workspace is not None:
         _inside_workspace(target, Path(os.path.abspath(workspace)))
     _no_links(target, Path(os.path.abspath(workspace or link_root or Path.cwd())))
+    _previous_outputs(target, nested_sets)  # refuses a user's file or a link there, first
     _no_input_clash(target, names, inputs)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -151,7 +152,7 @@ def open_output_set(
         raise _unwritable(target, error) from None
     lock = _Lock.acquire(target)
     try:
-        previous = _previous_outputs(target, nested_sets)
+        previous = _previous_outputs(target, nested_sets)  # again, now that no run can commit
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
         staging.chmod(0o755)  # ordinary permissions: later steps (upload-artifact) read it
     except OSError as error:
