@@ -137,20 +137,13 @@ def embedded_certificate(path: Path) -> bytes:
 def parse_json(data: bytes, source: str) -> dict[str, Any]:
     """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity, an object (any schema)."""
 
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [key for key, _ in pairs]
-        duplicated = sorted({key for key in keys if keys.count(key) > 1})
-        if duplicated:
-            raise ValueError(f"duplicate key {duplicated[0]!r}")
-        return dict(pairs)
+    from quantzero_ci.safeload import load_json
 
     def no_constants(name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON")
 
     try:
-        report = json.loads(
-            data.decode("utf-8"), object_pairs_hook=no_duplicates, parse_constant=no_constants
-        )
+        report = load_json(data, parse_constant=no_constants)
     except (UnicodeDecodeError, ValueError) as error:
         raise InputError(f"CERT: {source} is not a valid certificate JSON ({error}).") from error
     if not isinstance(report, dict):

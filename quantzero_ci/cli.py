@@ -17,6 +17,7 @@ from quantzero_ci import __version__
 from quantzero_ci.errors import EXIT_INTERNAL, QuantZeroError
 from quantzero_ci.funnel import DEBUG_ENV, debug_requested, internal_error, traceback_text
 from quantzero_ci.keysource import SIGNING_KEY_ENV, signing_key_pem
+from quantzero_ci.logsafe import echo, echo_line
 
 
 class _Group(click.Group):
@@ -29,20 +30,23 @@ class _Group(click.Group):
         return super().parse_args(ctx, [arg for arg in args if arg != "--debug"])
 
     def invoke(self, ctx: click.Context) -> Any:
+        from quantzero_ci.terminate import sigterm_raises
+
         try:
-            return super().invoke(ctx)
+            with sigterm_raises():
+                return super().invoke(ctx)
         except QuantZeroError as error:
-            click.echo(f"error: {error}", err=True)
+            echo_line(f"error: {error}", err=True)
             sys.exit(error.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as error:
             if ctx.meta.get("quantzero_debug"):
-                click.echo(traceback_text(error), err=True, nl=False)
+                echo(traceback_text(error), err=True, nl=False)
             what = (
                 f"`quantzero {ctx.invoked_subcommand}`" if ctx.invoked_subcommand else "quantzero"
             )
-            click.echo(f"error: {internal_error(error, what)}", err=True)
+            echo_line(f"error: {internal_error(error, what)}", err=True)
             sys.exit(EXIT_INTERNAL)
 
 
@@ -104,32 +108,39 @@ def gate(config_path: Path | None, signing_key: Path | None, **flags: Any) -> No
 
     if config_path is None and Path(DEFAULT_CONFIG_NAME).is_file():
         config_path = Path(DEFAULT_CONFIG_NAME)
-    config = load_config(config_path, _overrides(**flags))
+    workspace = _workspace()
+    config = load_config(config_path, _overrides(**flags), workspace=workspace)
     key_pem = signing_key_pem(signing_key, config.signing_key)
-    outcome = run_gate(config, signing_key_pem=key_pem, stage=_stage_echo)
+    outcome = run_gate(config, signing_key_pem=key_pem, stage=_stage_echo, workspace=workspace)
     for note in outcome.report["compression"]["notes"]:
-        click.echo(f"warning: {note}", err=True)
+        echo(f"warning: {note}", err=True)
     if config.gate.max_carbon_increase_pct is not None:
-        click.echo(
+        echo(
             "warning: gate.max_carbon_increase_pct is not evaluated: `quantzero gate` has no "
             "base-branch figure (the GitHub Action compares against the base branch).",
             err=True,
         )
-    click.echo(_terminal_summary(outcome.report))
+    echo(_terminal_summary(outcome.report))
     for label, path in (
         ("certificate", outcome.certificate_pdf),
         ("json", outcome.certificate_json),
         ("comment", outcome.comment_md),
         ("compressed model", outcome.compressed_model),
     ):
-        click.echo(f"  {label:<17} {path}")
+        echo(f"  {label:<17} {path}")
     sys.exit(outcome.exit_code)
+
+
+def _workspace() -> Path | None:
+    """The checkout inside a workflow (GITHUB_WORKSPACE): outputs must stay inside it."""
+    value = os.environ.get("GITHUB_WORKSPACE", "").strip()
+    return Path(os.path.abspath(value)) if value else None
 
 
 def _stage_echo(name: str) -> Any:
     from contextlib import nullcontext
 
-    click.echo(f"· {name}", err=True)
+    echo(f"· {name}", err=True)
     return nullcontext()
 
 
@@ -187,7 +198,7 @@ def scan(
     if trust_pickle:
         overrides["model.trust_pickle"] = "true"
     result = scan_model(load_config(None, overrides))
-    click.echo(json.dumps(result, indent=2) if as_json else _scan_table(result))
+    echo(json.dumps(result, indent=2) if as_json else _scan_table(result))
 
 
 def _scan_table(result: dict[str, Any]) -> str:
@@ -215,11 +226,11 @@ def hardware_command(as_json: bool) -> None:
 
     classes = list_hardware()
     if as_json:
-        click.echo(json.dumps([hw.to_dict() for hw in classes], indent=2))
+        echo(json.dumps([hw.to_dict() for hw in classes], indent=2))
         return
-    click.echo(f"{'key':<16} {'GFLOP/s':>8} {'W':>6} {'INT8×':>6} {'BF16×':>6} {'GB/s':>6}  name")
+    echo(f"{'key':<16} {'GFLOP/s':>8} {'W':>6} {'INT8×':>6} {'BF16×':>6} {'GB/s':>6}  name")
     for hw in classes:
-        click.echo(
+        echo(
             f"{hw.key:<16} {hw.fp32_gflops.value:>8g} {hw.watts.value:>6g} {hw.int8_factor.value:>6g} "
             f"{hw.bf16_factor.value:>6g} {hw.memory_gbps.value:>6g}  {hw.name}"
         )
@@ -233,11 +244,11 @@ def countries_command(as_json: bool) -> None:
 
     rows = list_grid()
     if as_json:
-        click.echo(json.dumps([row.to_dict() for row in rows], indent=2))
+        echo(json.dumps([row.to_dict() for row in rows], indent=2))
         return
     for row in rows:
-        click.echo(f"{row.iso2:<6} {row.g_per_kwh:>8.1f} g/kWh  {row.year}  {row.country}")
-    click.echo(ATTRIBUTION)
+        echo(f"{row.iso2:<6} {row.g_per_kwh:>8.1f} g/kWh  {row.year}  {row.country}")
+    echo(ATTRIBUTION)
 
 
 def _register_commands() -> None:

@@ -18,6 +18,7 @@ import click
 
 from quantzero_ci.errors import EXIT_INTERNAL, InputError, QuantZeroError
 from quantzero_ci.funnel import debug_requested, internal_error, traceback_text
+from quantzero_ci.logsafe import echo, echo_line
 
 _FILE = click.Path(path_type=Path, dir_okay=False)
 
@@ -28,15 +29,15 @@ def _edge() -> Iterator[None]:
     try:
         yield
     except QuantZeroError as error:
-        click.echo(f"error: {error}", err=True)
+        echo_line(f"error: {error}", err=True)
         sys.exit(error.exit_code)
     except Exception as error:
         context = click.get_current_context(silent=True)
         root = context.find_root() if context else None
         if debug_requested(os.environ) or (root and root.meta.get("quantzero_debug")):
-            click.echo(traceback_text(error), err=True, nl=False)
+            echo(traceback_text(error), err=True, nl=False)
         name = context.info_name if context else "quantzero"
-        click.echo(f"error: {internal_error(error, f'`quantzero {name}`')}", err=True)
+        echo_line(f"error: {internal_error(error, f'`quantzero {name}`')}", err=True)
         sys.exit(EXIT_INTERNAL)
 
 
@@ -56,10 +57,10 @@ def keygen_command(out_dir: Path) -> None:
     with _edge():
         private_path, public_path = generate_keypair(out_dir)
         key = load_public_key(public_path.read_bytes())
-    click.echo(f"private key  {private_path}  (mode 0600; keep it secret, never commit it)")
-    click.echo(f"public key   {public_path}  (share it; verifiers pass it to --public-key)")
-    click.echo(f"fingerprint  {fingerprint(raw_public_key(key))}")
-    click.echo(
+    echo(f"private key  {private_path}  (mode 0600; keep it secret, never commit it)")
+    echo(f"public key   {public_path}  (share it; verifiers pass it to --public-key)")
+    echo(f"fingerprint  {fingerprint(raw_public_key(key))}")
+    echo(
         "next: store the private key as a repository secret, e.g.\n"
         f"  gh secret set QUANTZERO_SIGNING_KEY < {private_path}\n"
         "and pass it to the action's signing-key input; see docs/certificates.md."
@@ -96,9 +97,9 @@ def verify_command(
             compressed_model_path=compressed_model,
         )
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
-        click.echo("\n".join(result.lines()))
+        echo("\n".join(result.lines()))
     sys.exit(result.exit_code)
 
 
@@ -120,7 +121,7 @@ def model_card_command(cert: Path) -> None:
                 f"CERT: {cert} holds a field of the wrong type ({problem}); it was not written "
                 "by `quantzero gate`. Pass the certificate.json the gate wrote."
             ) from None
-    click.echo(card, nl=False)
+    echo(card, nl=False)
 
 
 COMMANDS: tuple[click.Command, ...] = (keygen_command, verify_command, model_card_command)

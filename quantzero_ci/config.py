@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from quantzero_ci import safepath
 from quantzero_ci.errors import ConfigError
 from quantzero_ci.neuroquant.planners import AUTO_MODE
 from quantzero_ci.neuroquant.policy import CUSTOM_MODE, MODES
+from quantzero_ci.safeload import (
+    DocumentError,
+    DuplicateKeyError,
+    OversizedNumber,
+    load_yaml,
+    quote,
+)
 
 CONFIG_VERSION = 1
 DEFAULT_CONFIG_NAME = ".quantzero.yml"
@@ -26,6 +35,7 @@ MODEL_FORMATS = ("state_dict", "torchscript", "torchvision", "pickle", "huggingf
 INPUT_DTYPES = ("int64", "int32", "int16", "int8", "uint8", "bool", "float32", "float16")
 MEASURES = ("top1", "token-top1", "cosine", "neighbours")
 POOLINGS = ("mean", "cls", "none")
+PCS_DECIDES_ON = ("point", "lower_bound")
 TOP_LEVEL_KEYS = {
     "consistency",
     "version",
@@ -109,6 +119,7 @@ class GateConfig:
     min_pcs: float = 0.95
     max_accuracy_drop_pp: float | None = None
     max_carbon_increase_pct: float | None = None
+    pcs_decides_on: str = "point"  # or "lower_bound": the 95% Wilson interval's lower end
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,10 @@ class Config:
     consistency: ConsistencyConfig = ConsistencyConfig()
     config_path: Path | None = None
     signing_key: Path | None = None
+    root: Path | None = None  # the workspace root below which no configured path has a link
+
+
+_ROOT: ContextVar[Path | None] = ContextVar("quantzero_config_root", default=None)
 
 
 def load_config(
@@ -132,16 +147,28 @@ def load_config(
     overrides: Mapping[str, object] | None = None,
     *,
     base_dir: Path | None = None,
+    workspace: Path | None = None,
 ) -> Config:
-    """Read `path` (optional), apply dotted-key `overrides`, validate, and return a `Config`."""
+    """Read `path` (optional), apply dotted-key `overrides`, validate, and return a `Config`.
+
+    Every configured path is checked below the workspace root (`workspace`, else the enclosing
+    git repository, else the config file's folder) by `safepath`, wherever the process stands.
+    """
     cwd = (base_dir or Path.cwd()).resolve()
     raw: dict[str, Any] = {}
     file_dir = cwd
     if path is not None:
+        safepath.check_text(str(path), "config")
         path = (cwd / path).resolve()
         raw = _read_yaml(path)
         file_dir = path.parent
-    return _build(raw, dict(overrides or {}), file_dir=file_dir, cwd=cwd, config_path=path)
+    root = workspace or safepath.find_root(file_dir) or file_dir
+    token = _ROOT.set(Path(os.path.abspath(root)))
+    try:
+        config = _build(raw, dict(overrides or {}), file_dir=file_dir, cwd=cwd, config_path=path)
+    finally:
+        _ROOT.reset(token)
+    return replace(config, root=Path(os.path.abspath(root)))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -164,7 +191,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             str(path), f"cannot be read ({exc.strerror})", "Check the file's permissions."
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except DuplicateKeyError as exc:
+        raise ConfigError(
+            exc.key,
+            f"is given twice in {path}"
+            + (f" (line {exc.lines[0]} and line {exc.lines[1]})" if exc.lines else ""),
+            "Keep one of them: a YAML mapping takes each key once.",
+        ) from None
+    except DocumentError as exc:
+        raise ConfigError(str(path), str(exc), "Write the settings out plainly.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -199,7 +235,7 @@ def _build(
         )
     version = raw.get("version", CONFIG_VERSION)
     if version != CONFIG_VERSION:
-        raise ConfigError("version", f"{version!r} is not supported", "Set version: 1.")
+        raise ConfigError("version", f"{quote(version)} is not supported", "Set version: 1.")
     sections = {
         key: _section(raw, key)
         for key in ("model", "data", "deployment", "compression", "gate", "consistency")
@@ -233,6 +269,7 @@ def _build(
         top["output_dir"] or "quantzero-out", "output_dir", base("output_dir"), follow_links=False
     )
     signing_key = top["signing_key"]
+    regular = {"regular_file": True}
     return Config(
         model=_model(sections["model"], base("model")),
         data=_data(sections["data"], file_dir, override_dirs, cwd),
@@ -243,7 +280,9 @@ def _build(
         output_dir=output_dir,
         base_dir=file_dir,
         config_path=config_path,
-        signing_key=_path(signing_key, "signing_key", base("signing_key")) if signing_key else None,
+        signing_key=_path(signing_key, "signing_key", base("signing_key"), **regular)
+        if signing_key
+        else None,
     )
 
 
@@ -307,7 +346,7 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
     if output is not None and (isinstance(output, bool) or not str(output).strip()):
         raise ConfigError(
             "model.output",
-            f"{output!r} is not an output name",
+            f"{quote(output)} is not an output name",
             "Name the key of the logits in the dict the model returns, e.g. output: logits.",
         )
     path_value = section.get("path")
@@ -330,7 +369,10 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
     else:
         shape = _shape(section.get("input_shape"))
     path = _path(path_value, "model.path", base) if path_value else None
-    if path is not None and path.is_dir() and section.get("format") in (None, "huggingface"):
+    hf_folder = path is not None and path.is_dir() and factory is None
+    if path is not None and not hf_folder and section.get("format") != "huggingface":
+        safepath.require_regular_file(path, "model.path")
+    if hf_folder and section.get("format") in (None, "huggingface"):
         section = {**section, "format": "huggingface"}
     if section.get("format") == "huggingface" and factory is not None:
         raise ConfigError(
@@ -358,7 +400,7 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
     if factory is not None and (not isinstance(factory, str) or ":" not in factory):
         raise ConfigError(
             "model.factory",
-            f"{factory!r} is not of the form module:function",
+            f"{quote(factory)} is not of the form module:function",
             "e.g. factory: model:build_model (model.py next to the config).",
         )
     if (
@@ -382,7 +424,7 @@ def _model(section: dict[str, Any], base: Path) -> ModelConfig:
         if not isinstance(given_label, str) or not given_label.strip() or "\n" in given_label:
             raise ConfigError(
                 "model.label",
-                f"{given_label!r} is not a one-line name",
+                f"{quote(given_label)} is not a one-line name",
                 "Give a short name for the model, e.g. label: digits-classifier.",
             )
         label = given_label.strip()
@@ -428,7 +470,7 @@ def _inputs(value: object) -> tuple[InputSpec, ...]:
         if dtype not in INPUT_DTYPES:
             raise ConfigError(
                 f"{field}.dtype",
-                f"{dtype!r} is not supported",
+                f"{quote(dtype)} is not supported",
                 f"Use one of: {', '.join(INPUT_DTYPES)}.",
             )
         specs.append(InputSpec(name=str(name), shape=shape, dtype=dtype))
@@ -442,14 +484,14 @@ def _consistency(section: dict[str, Any]) -> ConsistencyConfig:
     if measure not in MEASURES:
         raise ConfigError(
             "consistency.measure",
-            f"{section.get('measure')!r} is not a consistency measure",
+            f"{quote(section.get('measure'))} is not a consistency measure",
             f"Use one of: {', '.join(MEASURES)} (cosine or neighbours for embeddings).",
         )
     pooling = str(section.get("pooling", "mean")).strip()
     if pooling not in POOLINGS:
         raise ConfigError(
             "consistency.pooling",
-            f"{pooling!r} is not a pooling",
+            f"{quote(pooling)} is not a pooling",
             f"Use one of: {', '.join(POOLINGS)}.",
         )
     if "min_cosine" in section and measure != "cosine":
@@ -470,7 +512,7 @@ def _model_format(declared: object, factory: object, trust_pickle: bool) -> str:
         if declared not in MODEL_FORMATS:
             raise ConfigError(
                 "model.format",
-                f"{declared!r} is not supported",
+                f"{quote(declared)} is not supported",
                 f"Use one of: {', '.join(MODEL_FORMATS)}.",
             )
         if declared == "pickle" and not trust_pickle:
@@ -504,7 +546,9 @@ def _data(
     def path_of(key: str) -> Path | None:
         value = section.get(key)
         return (
-            _path(value, f"data.{key}", override_dirs.get(f"data.{key}", file_dir))
+            _path(
+                value, f"data.{key}", override_dirs.get(f"data.{key}", file_dir), regular_file=True
+            )
             if value
             else None
         )
@@ -556,7 +600,7 @@ def _compression(section: dict[str, Any]) -> CompressionConfig:
     if mode not in modes:
         raise ConfigError(
             "compression.mode",
-            f"{section.get('mode')!r} is not a NeuroQuant mode",
+            f"{quote(section.get('mode'))} is not a NeuroQuant mode",
             f"Use one of: {', '.join(modes)}.",
         )
     target = section.get("target_pcs")
@@ -611,9 +655,23 @@ def _gate(section: dict[str, Any]) -> GateConfig:
     _known(
         section,
         "gate",
-        {"min_carbon_reduction_pct", "min_pcs", "max_accuracy_drop_pp", "max_carbon_increase_pct"},
+        {
+            "min_carbon_reduction_pct",
+            "min_pcs",
+            "max_accuracy_drop_pp",
+            "max_carbon_increase_pct",
+            "pcs_decides_on",
+        },
     )
     defaults = GateConfig()
+    decides_on = str(section.get("pcs_decides_on", defaults.pcs_decides_on)).strip()
+    decides_on = decides_on.replace("-", "_").replace(" ", "_")
+    if decides_on not in PCS_DECIDES_ON:
+        raise ConfigError(
+            "gate.pcs_decides_on",
+            f"{quote(section.get('pcs_decides_on'))} is not one of {', '.join(PCS_DECIDES_ON)}",
+            "Use point (the measured PCS) or lower_bound (its 95% Wilson lower bound).",
+        )
 
     def optional(key: str, low: float, high: float) -> float | None:
         value = section.get(key)
@@ -633,6 +691,7 @@ def _gate(section: dict[str, Any]) -> GateConfig:
         min_pcs=_number(section.get("min_pcs", defaults.min_pcs), "gate.min_pcs", 0.0, 1.0),
         max_accuracy_drop_pp=optional("max_accuracy_drop_pp", 0.0, 100.0),
         max_carbon_increase_pct=optional("max_carbon_increase_pct", 0.0, 10_000.0),
+        pcs_decides_on=decides_on,
     )
 
 
@@ -650,7 +709,7 @@ def _shape(value: object, field: str = "model.input_shape") -> tuple[int, ...]:
             if part
         ]
     if not isinstance(value, (list, tuple)) or not value:
-        raise ConfigError(field, f"{value!r} is not a list of sizes", "e.g. [1, 3, 224, 224].")
+        raise ConfigError(field, f"{quote(value)} is not a list of sizes", "e.g. [1, 3, 224, 224].")
     shape = tuple(_int(v, field, 1, 1_000_000) for v in value)
     if shape[0] != 1:
         raise ConfigError(
@@ -661,28 +720,59 @@ def _shape(value: object, field: str = "model.input_shape") -> tuple[int, ...]:
     return shape
 
 
-def _path(value: object, field: str, base: Path, *, follow_links: bool = True) -> Path:
-    """`value` against `base`, absolute; with follow_links=False a symbolic link stays visible."""
+def _path(
+    value: object,
+    field: str,
+    base: Path,
+    *,
+    follow_links: bool = True,
+    regular_file: bool = False,
+) -> Path:
+    """`value` against `base` through `safepath` (no control characters, no link below the
+    workspace root); absolute, and resolved unless `follow_links` is False (the output folder,
+    whose own link stays visible to the output set). `regular_file`: anything else that exists
+    there (a folder, a device, a pipe) is refused as what it is."""
     if not isinstance(value, (str, Path)) or not str(value).strip():
         raise ConfigError(
-            field, f"{value!r} is not a path", "Give a file path relative to the config file."
+            field, f"{quote(value)} is not a path", "Give a file path relative to the config file."
         )
-    joined = base / Path(str(value)).expanduser()
-    return joined.resolve() if follow_links else Path(os.path.abspath(joined))
+    path = safepath.resolve(value, field, base, _ROOT.get())
+    if regular_file:
+        safepath.require_regular_file(path, field)
+    return path.resolve() if follow_links else path
 
 
 def _number(value: object, field: str, low: float, high: float) -> float:
+    if _too_long(value):
+        raise ConfigError(
+            field,
+            f"{quote(value)} is too long to be a number",
+            f"Use a number between {low:g} and {high:g}.",
+        )
     try:
         number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, RecursionError):
         raise ConfigError(
-            field, f"{value!r} is not a number", f"Use a number between {low:g} and {high:g}."
+            field,
+            f"{quote(value)} is not a number",
+            f"Use a number between {low:g} and {high:g}.",
         ) from None
     if isinstance(value, bool) or number != number or not low <= number <= high:
         raise ConfigError(
-            field, f"{value!r} is out of range", f"Use a number between {low:g} and {high:g}."
+            field,
+            f"{quote(value)} is out of range",
+            f"Use a number between {low:g} and {high:g}.",
         )
     return number
+
+
+def _too_long(value: object) -> bool:
+    """An integer or text of more digits than any setting has (never converted)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value.bit_length() > 200
+    return isinstance(value, (str, OversizedNumber)) and len(value) > 64
 
 
 def _int(value: object, field: str, low: int, high: int) -> int:
@@ -690,7 +780,7 @@ def _int(value: object, field: str, low: int, high: int) -> int:
     if number != int(number):
         raise ConfigError(
             field,
-            f"{value!r} is not a whole number",
+            f"{quote(value)} is not a whole number",
             f"Use a whole number between {low} and {high}.",
         )
     return int(number)
@@ -701,4 +791,4 @@ def _bool(value: object, field: str) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "1", "0"):
         return value.strip().lower() in ("true", "yes", "1")
-    raise ConfigError(field, f"{value!r} is not true or false", "Write true or false.")
+    raise ConfigError(field, f"{quote(value)} is not true or false", "Write true or false.")

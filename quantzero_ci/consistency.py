@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from quantzero_ci.errors import InputError
-from quantzero_ci.stats import wilson_interval
+from quantzero_ci.stats import wilson_interval, wilson_share
 
 PCS_DEFINITION = (
     "Prediction Consistency Score (PCS): the share of held-out evaluation inputs whose top-1 class "
@@ -28,7 +28,8 @@ PCS_POSITION_DEFINITION = (
     "{positions} positions of every input (e.g. each pixel of a segmentation map); PCS is the "
     "share of all positions over the held-out evaluation inputs whose top-1 class from the "
     "compressed model equals the FP32 model's. Positions of one input are not independent, so "
-    "the interval is narrower than one over inputs would be."
+    "the 95% interval is computed over the inputs (each input's share of consistent positions), "
+    "not over positions."
 )
 LATENCY_NOTE = (
     "Measured on the machine that ran the gate (evidence about that machine, not about the "
@@ -185,7 +186,8 @@ def run_pass(
 def _top1(output: object, batch: int) -> tuple[torch.Tensor, torch.Tensor, int | None]:
     """Top-1 classes, a finiteness mask of the same shape, and the number of classes.
 
-    N → rounded values (one output per input); N×C → classes; N×T×C → a class per position
+    N → rounded values (one output per input); N×1 → the sign of one logit (a binary
+    decision, threshold 0; never "argmax of one column"); N×C → classes; N×T×C → a class per position
     (class dimension last, as in token classification); N×C×H×W… → a class per position
     (class dimension 1, as in segmentation).
     """
@@ -197,6 +199,9 @@ def _top1(output: object, batch: int) -> tuple[torch.Tensor, torch.Tensor, int |
             "return one row of logits per input."
         )
     logits = logits.float()
+    if logits.ndim == 2 and int(logits.shape[1]) == 1:  # one logit per input: its sign decides
+        column = logits[:, 0]
+        return (column > 0).long(), torch.isfinite(column), 2
     if logits.ndim == 1:
         return logits.round().long(), torch.isfinite(logits), None
     class_dim = -1 if logits.ndim <= 3 else 1
@@ -245,9 +250,10 @@ def compare_passes(
         _check_labels(before, labels)
         accuracy_before = float((before.top1 == labels).float().mean())
         accuracy_after = float(((after.top1 == labels) & _finite(after)).float().mean())
+    pcs = min(1.0, max(0.0, matches / n))
     return Verification(
-        pcs=min(1.0, max(0.0, matches / n)),
-        pcs_ci95=wilson_interval(matches, n),
+        pcs=pcs,
+        pcs_ci95=wilson_interval(matches, n) if n == inputs else wilson_share(pcs, inputs),
         matches=matches,
         n=n,
         accuracy_before=accuracy_before,

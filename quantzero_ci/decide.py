@@ -27,6 +27,20 @@ def _check(
     }
 
 
+def _pcs_check(consistency: Mapping[str, Any], thresholds: Mapping[str, Any]) -> dict:
+    """PCS against gate.min_pcs: the point estimate, or with ``pcs_decides_on: lower_bound``
+    the lower end of its 95% Wilson interval; the check says which (``decided_on``)."""
+    on = thresholds.get("pcs_decides_on") or "point"
+    if on == "lower_bound":
+        value, label = float(consistency["ci95"][0]), "PCS, 95% lower bound"
+    else:
+        value, label = float(consistency["pcs"]), "Prediction Consistency Score"
+    check = _check("pcs", label, value, float(thresholds["min_pcs"]), ">=", "")
+    if "pcs_decides_on" in thresholds:  # certificates from before the option lack it
+        check["decided_on"] = on
+    return check
+
+
 def evaluate_checks(
     report: Mapping[str, Any], thresholds: Mapping[str, Any]
 ) -> tuple[list[dict], dict]:
@@ -40,14 +54,7 @@ def evaluate_checks(
             ">=",
             "%",
         ),
-        _check(
-            "pcs",
-            "Prediction Consistency Score",
-            float(report["consistency"]["pcs"]),
-            float(thresholds["min_pcs"]),
-            ">=",
-            "",
-        ),
+        _pcs_check(report["consistency"], thresholds),
     ]
     accuracy = report.get("accuracy")
     max_drop = thresholds.get("max_accuracy_drop_pp")

@@ -54,6 +54,12 @@ def notes_of(error: BaseException) -> list[str]:
     return list(getattr(error, "quantzero_notes", []))
 
 
+class Terminated(QuantZeroError):
+    """The run was cancelled by a signal (SIGTERM: how runners cancel a job); 128 + 15."""
+
+    exit_code = 143
+
+
 class KernelError(QuantZeroError):
     """A quantized kernel computed a wrong result (not the user's input): the internal exit code."""
 

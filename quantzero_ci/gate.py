@@ -106,7 +106,10 @@ def run_gate(
             f"A model must not end the process. {outputs.abandon()}"
         ) from None
     except BaseException as error:
-        note_on(error, outputs.abandon())
+        failure = outputs.write_failure(error)  # a full disk: a message, not a crash
+        note_on(failure or error, outputs.abandon())
+        if failure is not None:
+            raise failure from None
         raise
     return GateOutcome(
         report=report,
@@ -175,7 +178,11 @@ def _output_paths(
         if p is not None
     ]
     return open_output_set(
-        config.output_dir, (*names.values(), *extra), inputs=inputs, workspace=workspace
+        config.output_dir,
+        (*names.values(), *extra),
+        inputs=inputs,
+        workspace=workspace,
+        link_root=config.root,
     )
 
 
@@ -216,6 +223,12 @@ def _run(
         from dataclasses import replace as _replace
 
         from quantzero_ci import textgate
+
+        textgate.check_token_ids(
+            loaded.module,
+            [("data.evaluation", evaluation), ("data.calibration", calibration)],
+            config,
+        )
 
         loaded = _replace(loaded, module=textgate.embedding_model(loaded.module, config, example))
         pooling = textgate.applied_pooling(loaded.module, config)
@@ -364,6 +377,7 @@ def _run(
         thresholds={
             "min_carbon_reduction_pct": config.gate.min_carbon_reduction_pct,
             "min_pcs": config.gate.min_pcs,
+            "pcs_decides_on": config.gate.pcs_decides_on,
             "max_accuracy_drop_pp": config.gate.max_accuracy_drop_pp,
             "max_carbon_increase_pct": config.gate.max_carbon_increase_pct,
         },

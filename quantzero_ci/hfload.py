@@ -9,12 +9,12 @@ itself defines it, else ``AutoModel``. transformers is the optional ``text`` ext
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from torch import nn
 
 from quantzero_ci.errors import InputError
+from quantzero_ci.safeload import load_json
 
 
 def directory_sha256(path: Path) -> tuple[str, int]:
@@ -42,7 +42,7 @@ def load_hf_directory(path: Path) -> nn.Module:
             "save_pretrained(..., safe_serialization=True); pickled .bin weights are not loaded."
         )
     try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
+        config = load_json(config_file.read_bytes())
     except (OSError, ValueError) as exc:
         raise InputError(f"model.path: cannot read {config_file} ({exc}).") from None
     if config.get("auto_map"):

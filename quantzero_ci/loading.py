@@ -325,6 +325,10 @@ def _load_dataset(
     if not path.is_file():
         raise InputError(f"{field}: {path} does not exist. Check the path in your config.")
     suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        from quantzero_ci.npybudget import check_numpy_file
+
+        check_numpy_file(path, field)  # declared sizes, before anything is allocated
     if specs:
         from quantzero_ci.namedinputs import pack, read_named
 

@@ -7,10 +7,15 @@ gate wrote, so a later run can tell its own previous output from a user's files 
 before manifests counts when its certificate.json vouches for the model beside it): an output
 directory that holds anything else is refused. `OutputSet.abandon` (a failed run) removes the
 staging folder and the previous run's outputs, so nothing left there looks like a current result.
+A lock file beside the folder is held for the run: a second run on the same folder is refused
+("another run is writing here") and can remove nothing of the first one's.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import shutil
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from quantzero_ci.errors import ConfigError, OutputError
+from quantzero_ci.safeload import load_json
 from quantzero_ci.stats import file_sha256
 
 MANIFEST = ".quantzero-outputs.json"
@@ -44,6 +50,7 @@ class OutputSet:
     names: tuple[str, ...]
     previous: dict[str, str]
     committed: bool = False
+    lock: _Lock | None = None
 
     def staged(self, name: str) -> Path:
         """Where to write output `name` during the run."""
@@ -79,6 +86,7 @@ class OutputSet:
         except OSError as error:
             raise _unwritable(self.target, error) from None
         self.committed = True
+        self._unlock()
 
     def abandon(self) -> str:
         """Remove the staging folder and the previous run's outputs; say what is left."""
@@ -90,10 +98,30 @@ class OutputSet:
                 removed.append(name)
             except OSError:
                 continue
+        self._unlock()
         note = f"No outputs were written to {self.target}"
         if [name for name in removed if name != MANIFEST]:
             note += "; the previous run's outputs there were removed, so none looks current"
         return note + "."
+
+    def write_failure(self, error: BaseException) -> OutputError | None:
+        """An OutputError for a write that failed for lack of room (a full disk, a quota, a file
+        size limit), whether it surfaced as OSError or as torch's RuntimeError; else None."""
+        if isinstance(error, OSError) and error.errno in _NO_ROOM:
+            reason = error.strerror or errno.errorcode.get(error.errno or 0, "")
+        elif isinstance(error, RuntimeError) and _is_write_failure(str(error)):
+            reason = str(error).strip().splitlines()[0][:200]
+        else:
+            return None
+        return OutputError(
+            f"{FIELD}: writing the outputs to {self.target} failed ({reason}): the disk may be "
+            "full. Free some space (or choose another output_dir) and run again."
+        )
+
+    def _unlock(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 def open_output_set(
@@ -103,26 +131,88 @@ def open_output_set(
     inputs: Iterable[Path] = (),
     workspace: Path | None = None,
     nested_sets: bool = False,
+    link_root: Path | None = None,
 ) -> OutputSet:
     """Check `output_dir` and create the staging folder beside it (before any work is done).
 
-    With `nested_sets` (a fleet's folder), real subfolders that are themselves output sets (the
+    Links are refused from `workspace` (else `link_root`, the config's root) down, wherever the
+    process stands. With `nested_sets` (a fleet's folder), real subfolders that are themselves output sets (the
     members' folders, each with its own manifest) may lie in `output_dir` and are left alone.
     """
     names = tuple(names)
     target = Path(os.path.abspath(output_dir))
     if workspace is not None:
         _inside_workspace(target, Path(os.path.abspath(workspace)))
-    _no_links(target, Path(os.path.abspath(workspace or Path.cwd())))
-    previous = _previous_outputs(target, nested_sets)
+    _no_links(target, Path(os.path.abspath(workspace or link_root or Path.cwd())))
+    _previous_outputs(target, nested_sets)  # refuses a user's file or a link there, first
     _no_input_clash(target, names, inputs)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _unwritable(target, error) from None
+    lock = _Lock.acquire(target)
+    try:
+        previous = _previous_outputs(target, nested_sets)  # again, now that no run can commit
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
         staging.chmod(0o755)  # ordinary permissions: later steps (upload-artifact) read it
     except OSError as error:
+        lock.release()
         raise _unwritable(target, error) from None
-    return OutputSet(target=target, staging=staging, names=names, previous=previous)
+    except BaseException:
+        lock.release()
+        raise
+    return OutputSet(target=target, staging=staging, names=names, previous=previous, lock=lock)
+
+
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _is_write_failure(text: str) -> bool:
+    lowered = text.lower()
+    return any(
+        mark in lowered
+        for mark in ("no space left", "pytorchstreamwriter", "file write failed", "file too large")
+    )
+
+
+@dataclass
+class _Lock:
+    """An exclusive lock on ``.{name}.lock`` beside the output folder, held for the run: a second
+    run on the same folder is refused instead of deleting what the first one writes. The kernel
+    drops the lock when a process dies, so a killed run never blocks the next."""
+
+    path: Path
+    fd: int
+
+    @classmethod
+    def acquire(cls, target: Path) -> _Lock:
+        path = target.parent / f".{target.name}.lock"
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            except OSError as error:
+                raise _unwritable(target, error) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise OutputError(
+                    f"{FIELD}: another run is writing to {target} (it holds {path.name}); "
+                    "wait for it to finish, or give this run its own output_dir."
+                ) from None
+            try:
+                same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return cls(path, fd)
+            os.close(fd)  # the holder removed the file as we opened it: try the new one
+        raise OutputError(f"{FIELD}: could not lock {target}; run again.")
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self.fd)
 
 
 def _inside_workspace(target: Path, workspace: Path) -> None:
@@ -213,7 +303,7 @@ def _read_manifest(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = load_json(path.read_bytes())
     except (OSError, ValueError):
         return {}
     files = data.get("files") if isinstance(data, Mapping) else None
@@ -230,7 +320,7 @@ def _legacy_outputs(target: Path, entries: list[str]) -> dict[str, str]:
     if any((target / name).is_symlink() or not (target / name).is_file() for name in entries):
         return {}
     try:
-        report = json.loads((target / "certificate.json").read_text(encoding="utf-8"))
+        report = load_json((target / "certificate.json").read_bytes())
         recorded_model = report["compressed_model"]["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
         return {}

@@ -56,12 +56,38 @@ def check_data(config: Config) -> None:
             "Save the evaluation data as {'inputs': ..., 'labels': ...}, or remove "
             "gate.max_accuracy_drop_pp.",
         )
+    check_evaluation_size(len(evaluation), config)
     if config.data.calibration is not None:
         calibration = load_dataset(
             config.data.calibration, "data.calibration", shape, config.model.inputs
         )
         used = calibration.inputs[: config.data.max_calibration]
         check_held_out(used, evaluation.inputs, config)
+
+
+def check_evaluation_size(units: int, config: Config) -> None:
+    """ConfigError when `units` independent evaluation inputs cannot show gate.min_pcs at all:
+    even a perfect score's 95% Wilson lower bound would stay below the threshold (docs/pcs.md)."""
+    from quantzero_ci.stats import min_units_for, wilson_interval
+
+    threshold = config.gate.min_pcs
+    needed = min_units_for(threshold)
+    if needed is not None and units >= needed:
+        return
+    best = wilson_interval(units, units)[0]
+    fix = (
+        f"Use at least {needed} evaluation inputs for gate.min_pcs {threshold:g}, or lower "
+        f"gate.min_pcs to at most {best:.3f} (the most {units} inputs can show)."
+        if needed is not None
+        else f"No finite evaluation set can show 1.0 at 95% confidence: lower gate.min_pcs "
+        f"(e.g. 0.99 needs {min_units_for(0.99)} inputs)."
+    )
+    raise ConfigError(
+        "data.evaluation",
+        f"{units} input(s) are too few for gate.min_pcs {threshold:g}: even if every one "
+        f"stays consistent, the 95% Wilson lower bound of PCS is {best:.3f}, below the threshold",
+        fix,
+    )
 
 
 def check_held_out(calibration: torch.Tensor, evaluation: torch.Tensor, config: Config) -> None:

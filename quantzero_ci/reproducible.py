@@ -10,12 +10,16 @@ is a checksum of the records, so it changes with them. Zip timestamps are alread
 writer (same record order, alignment and archive name) with the constant declarations sorted; the
 writer derives a new serialization id from the records. The order of constant declarations
 carries no meaning to TorchScript.
+
+Both steps run in memory and the finished bytes are written by Python: PyTorch's native file
+writer aborts the whole process (``c10::Error`` in a destructor, SIGABRT) when the disk fills up,
+where Python's write raises an OSError the gate can report.
 """
 
 from __future__ import annotations
 
+import io
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -28,28 +32,33 @@ def save_reproducible(module: Any, path: Path) -> None:
     """`torch.jit.save(module, path)`, then make the archive's bytes depend on content only."""
     import torch
 
-    torch.jit.save(module, str(path))
-    canonicalize_archive(path)
+    buffer = io.BytesIO()
+    torch.jit.save(module, buffer)
+    path.write_bytes(canonical_archive(buffer.getvalue()))
 
 
 def canonicalize_archive(path: Path) -> None:
     """Rewrite the TorchScript archive at ``path`` in place with deterministic bytes."""
+    path.write_bytes(canonical_archive(path.read_bytes()))
+
+
+def canonical_archive(data: bytes) -> bytes:
+    """The TorchScript archive `data` rewritten in memory with deterministic bytes."""
     import torch
 
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
         names = archive.namelist()
         prefix = names[0].split("/", 1)[0] + "/"
         records = [(name[len(prefix) :], archive.read(name)) for name in names]
     records = [(name, _canonical_code(name, data)) for name, data in records]
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".reproducible-") as scratch:
-        target = Path(scratch) / path.name  # the writer names the archive after the file
-        writer = torch._C.PyTorchFileWriter(str(target))
-        for name, data in records:
-            if name != SERIALIZATION_ID:  # the writer derives it from the records
-                writer.write_record(name, data, len(data))
-        writer.write_end_of_file()
-        del writer
-        target.replace(path)
+    out = io.BytesIO()
+    writer = torch._C.PyTorchFileWriter(out)  # in memory: the archive is named "archive"
+    for name, record in records:
+        if name != SERIALIZATION_ID:  # the writer derives it from the records
+            writer.write_record(name, record, len(record))
+    writer.write_end_of_file()
+    del writer
+    return out.getvalue()
 
 
 def _canonical_code(name: str, data: bytes) -> bytes:

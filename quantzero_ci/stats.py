@@ -20,6 +20,26 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def wilson_share(share: float, units: int, z: float = Z95) -> tuple[float, float]:
+    """95% Wilson interval for a mean share over `units` independent units (inputs), each of
+    which may score several correlated positions or tokens: the effective sample size is the
+    number of units, never the number of positions within them."""
+    return wilson_interval(min(1.0, max(0.0, share)) * units, units, z)  # type: ignore[arg-type]
+
+
+def min_units_for(threshold: float, z: float = Z95) -> int | None:
+    """The fewest independent units whose perfect score's Wilson lower bound reaches
+    `threshold` (n / (n + z²) ≥ t ⇔ n ≥ z²·t / (1 − t)); None when no finite set can (t ≥ 1)."""
+    if threshold <= 0:
+        return 0
+    if threshold >= 1:
+        return None
+    n = max(1, math.ceil(z * z * threshold / (1 - threshold)) - 1)
+    while wilson_interval(n, n, z)[0] < threshold:
+        n += 1
+    return n
+
+
 def file_sha256(path: Path) -> str:
     """SHA-256 hex digest of a file, read in chunks."""
     digest = hashlib.sha256()

@@ -15,6 +15,7 @@ from torch import nn
 
 from quantzero_ci.config import Config
 from quantzero_ci.consistency import Pass, Verification
+from quantzero_ci.errors import InputError
 from quantzero_ci.measures import (
     EMBEDDING_MEASURES,
     Pooled,
@@ -22,8 +23,9 @@ from quantzero_ci.measures import (
     pooling_for,
     scorer,
 )
+from quantzero_ci.namedinputs import unpack
 from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest
-from quantzero_ci.stats import wilson_interval
+from quantzero_ci.stats import wilson_interval, wilson_share
 
 
 def embedding_model(module: nn.Module, config: Config, example: torch.Tensor) -> nn.Module:
@@ -94,7 +96,9 @@ def apply_measure(
         replace(
             verification,
             pcs=min(1.0, max(0.0, measured.matches / n)),
-            pcs_ci95=wilson_interval(measured.matches, n),
+            pcs_ci95=wilson_interval(measured.matches, n)
+            if measured.n == verification.inputs
+            else wilson_share(measured.matches / n, verification.inputs or n),
             matches=measured.matches,
             n=measured.n,
             positions=1,
@@ -128,3 +132,42 @@ def sequence_facts(batches: Sequence[torch.Tensor], config: Config) -> dict[str,
             f"the evaluation inputs hold {facts['real_tokens_mean']:.1f} real tokens on average."
         )
     return facts
+
+
+def check_token_ids(module: nn.Module, datasets: Sequence[tuple[str, Any]], config: Config) -> None:
+    """InputError, before any work, when a dataset's ``input_ids`` hold an id outside the
+    model's embedding table (an IndexError at the end of the run otherwise)."""
+    specs = config.model.inputs
+    if not any(spec.name == "input_ids" for spec in specs):
+        return
+    table = _input_embedding(module)
+    if table is None:
+        return
+    size = int(table.num_embeddings)
+    for field, dataset in datasets:
+        if dataset is None:
+            continue
+        ids = unpack(dataset.inputs, specs, "input_ids")
+        if ids is None or ids.numel() == 0:
+            continue
+        bad = (ids < 0) | (ids >= size)
+        if bool(bad.any()):
+            row = int(bad.flatten(1).any(1).nonzero()[0, 0])
+            value = int(ids[row][bad[row]][0])
+            raise InputError(
+                f"{field}: {dataset.source.name} input {row} holds token id {value} in "
+                f"input_ids, but the model's embedding table has {size} entries (ids 0–{size - 1}). "
+                "Tokenize the data with the model's own tokenizer."
+            )
+
+
+def _input_embedding(module: nn.Module) -> nn.Embedding | None:
+    getter = getattr(module, "get_input_embeddings", None)
+    if callable(getter):
+        try:
+            found = getter()
+        except (NotImplementedError, AttributeError):
+            found = None
+        if isinstance(found, nn.Embedding):
+            return found
+    return next((m for m in module.modules() if isinstance(m, nn.Embedding)), None)

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from quantzero_ci.keysource import SIGNING_KEY_ENV
+from quantzero_ci.logsafe import echo
 
 _PATH = click.Path(path_type=Path)
 _signing_key_option = click.option(
@@ -80,12 +81,12 @@ def list_command(paths: tuple[Path, ...], workspace: Path, as_json: bool) -> Non
     fleet = load_fleet(workspace, paths)
     matrix = fleet.matrix(workspace)
     if as_json:
-        click.echo(json.dumps(matrix, separators=(",", ":")))
+        echo(json.dumps(matrix, separators=(",", ":")))
         return
     width = max(len(row["label"]) for row in matrix)
     for row in matrix:
-        click.echo(f"{row['label']:<{width}}  {row['config']}")
-    click.echo(f"{len(matrix)} member(s) from {fleet.source}", err=True)
+        echo(f"{row['label']:<{width}}  {row['config']}")
+    echo(f"{len(matrix)} member(s) from {fleet.source}", err=True)
 
 
 @fleet_group.command("gate")
@@ -121,7 +122,7 @@ def gate_command(
     key = _key(signing_key, common_signing_key(loaded))
 
     def stage(name: str) -> Any:
-        click.echo(f"· {name}", err=True)
+        echo(f"· {name}", err=True)
         return nullcontext()
 
     outcome = run_fleet(
@@ -191,22 +192,22 @@ def _report(fleet: dict[str, Any], files: Any) -> None:
 
     decision, totals = fleet["decision"], fleet["totals"]
     for note in fleet["notes"]:
-        click.echo(f"warning: {note}", err=True)
+        echo(f"warning: {note}", err=True)
     if fleet["signature"]["status"] != "signed" and any(
         m["summary"]["signed"] for m in fleet["members"]
     ):
-        click.echo(
+        echo(
             "warning: the members are signed but the fleet certificate is not (no --signing-key).",
             err=True,
         )
-    click.echo(f"{'PASSED' if decision['passed'] else 'FAILED'}: {decision['summary']}")
+    echo(f"{'PASSED' if decision['passed'] else 'FAILED'}: {decision['summary']}")
     for s in member_rows(fleet):
         mark = "ok  " if s["passed"] else "FAIL"
-        click.echo(
+        echo(
             f"  [{mark}] {s['label']}: {s['before_g']:.4g} → {s['after_g']:.4g} g CO2e / 1,000 "
             f"inferences, PCS {s['pcs']:.4f} ({s['hardware']}, {s['country']})"
         )
-    click.echo(
+    echo(
         f"  fleet   {totals['before_kg']:.4g} → {totals['after_kg']:.4g} kg CO2e / year "
         f"(95% {totals['after_ci95'][0]:.4g}–{totals['after_ci95'][1]:.4g} after)"
     )
@@ -215,4 +216,4 @@ def _report(fleet: dict[str, Any], files: Any) -> None:
         ("json", files.fleet_json),
         ("comment", files.comment_md),
     ):
-        click.echo(f"  {label:<17} {path}")
+        echo(f"  {label:<17} {path}")

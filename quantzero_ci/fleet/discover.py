@@ -30,6 +30,7 @@ import yaml
 from quantzero_ci.config import DEFAULT_CONFIG_NAME
 from quantzero_ci.errors import ConfigError
 from quantzero_ci.fleet import DEFAULT_OUTPUT_DIR, FLEET_FILE
+from quantzero_ci.safeload import DuplicateKeyError, load_yaml
 
 SKIPPED_DIRS = frozenset(
     {
@@ -199,8 +200,15 @@ def read_fleet_file(path: Path, workspace: Path) -> Fleet:
             "fleet file", f"{path} does not exist", f"Pass the path of your {FLEET_FILE}."
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raw = load_yaml(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as error:
+        raise ConfigError(
+            f"{error.key} in {path}",
+            "is given twice"
+            + (f" (line {error.lines[0]} and line {error.lines[1]})" if error.lines else ""),
+            "Keep one of them: a YAML mapping takes each key once.",
+        ) from None
+    except (yaml.YAMLError, ValueError) as error:
         raise ConfigError(
             str(path), f"is not valid YAML ({error})", "Fix the YAML syntax."
         ) from None

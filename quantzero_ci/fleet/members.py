@@ -70,6 +70,8 @@ def check_members(members: Iterable[Member]) -> list[Member]:
             f"{len(signed) - 1} other(s)) are signed: a fleet is all signed or all unsigned. "
             "Gate every member with the same signing key (QUANTZERO_SIGNING_KEY / signing-key)."
         )
+    if signed:
+        check_signers(signed)
     by_label: dict[str, Member] = {}
     for member in members:
         if member.label in by_label:
@@ -80,6 +82,25 @@ def check_members(members: Iterable[Member]) -> list[Member]:
             )
         by_label[member.label] = member
     return sorted(members, key=lambda m: m.sort_key)
+
+
+def signer(member: Member) -> str:
+    """The fingerprint of the key that signed `member` (verified against its embedded key)."""
+    return str(member.report["signature"].get("fingerprint") or "")
+
+
+def check_signers(members: Sequence[Member], fleet_fingerprint: str | None = None) -> None:
+    """InputError naming the first member signed by a key other than the fleet's (the key the
+    merge signs with, else the first member's): one fleet, one signer."""
+    pinned = fleet_fingerprint or signer(members[0])
+    whose = "the fleet's signing key" if fleet_fingerprint else f"{members[0].source}'s key"
+    for member in members:
+        if signer(member) != pinned:
+            raise InputError(
+                f"CERT: member {member.label!r} ({member.source}) is signed by key "
+                f"{signer(member)}, not by {whose} ({pinned}): every member of a fleet is signed "
+                "by the fleet's key. Re-gate that member with the fleet's signing key."
+            )
 
 
 def _check_one(member: Member, schema: str, grid_sha: str, hardware_sha: str) -> None:

@@ -52,6 +52,7 @@ def merge_files(
 
     check_signing_key(signing_key_pem)
     members = load_member_files(paths)
+    _pin_signer(members, signing_key_pem)
     if expected is not None:
         _expected(members, expected)
     outputs = open_fleet_outputs(output_dir, inputs=paths, workspace=workspace)
@@ -63,6 +64,19 @@ def merge_files(
         note_on(error, outputs.abandon())
         raise
     return MergeOutcome(fleet, write_fleet_outputs(fleet, outputs))
+
+
+def _pin_signer(members: Sequence[Any], signing_key_pem: bytes | None) -> None:
+    """Signed members must be signed by the key the fleet certificate is signed with."""
+    from quantzero_ci.fleet.members import check_signers
+
+    signed = [m for m in members if m.signed]
+    if not signed or not signing_key_pem:
+        return
+    from quantzero_ci.signing import fingerprint, load_private_key, raw_public_key
+
+    key = load_private_key(signing_key_pem)
+    check_signers(signed, fingerprint(raw_public_key(key.public_key())))
 
 
 def _expected(members: Sequence[Any], expected: Mapping[str, str]) -> None:

@@ -88,6 +88,12 @@ def _member_checks(fleet: Mapping[str, Any]) -> list[CheckResult]:
         return [CheckResult("members", FAIL, f"cannot read the members: {error}")]
     results = []
     statuses = set()
+    fleet_signature = fleet.get("signature") if isinstance(fleet, Mapping) else None
+    fleet_signer = (
+        fleet_signature.get("fingerprint")
+        if isinstance(fleet_signature, Mapping) and fleet_signature.get("status") == "signed"
+        else None
+    )
     for i, certificate in enumerate(certificates):
         label = _get(certificate, "model.label", f"members[{i}]")
         name = f"member {label}"
@@ -99,6 +105,15 @@ def _member_checks(fleet: Mapping[str, Any]) -> list[CheckResult]:
         if result.failures:
             problems = "; ".join(f"{c.name}: {c.message}" for c in result.failures)
             results.append(CheckResult(name, FAIL, f"members[{i}] does not verify: {problems}"))
+        elif result.signed and fleet_signer and _signer(certificate) != fleet_signer:
+            results.append(
+                CheckResult(
+                    name,
+                    FAIL,
+                    f"members[{i}] is signed by key {_signer(certificate)}, not by the fleet's "
+                    f"signer {fleet_signer}: every member must be signed by the fleet's key",
+                )
+            )
         elif result.signed:
             results.append(CheckResult(name, PASS, result.checks[0].message))
         else:
@@ -106,6 +121,11 @@ def _member_checks(fleet: Mapping[str, Any]) -> list[CheckResult]:
     if len(statuses) > 1:
         results.append(CheckResult("members", FAIL, "some members are signed and others are not"))
     return results
+
+
+def _signer(certificate: Mapping[str, Any]) -> object:
+    signature = certificate.get("signature")
+    return signature.get("fingerprint") if isinstance(signature, Mapping) else None
 
 
 def _summaries_check(fleet: Mapping[str, Any]) -> tuple[str, str]:

@@ -36,6 +36,8 @@ from quantzero_ci.github.outputs import (
 )
 from quantzero_ci.github.ownership import hand_over
 from quantzero_ci.github.summary import append_summary, failure_markdown, warning_markdown
+from quantzero_ci.logsafe import log_line
+from quantzero_ci.terminate import sigterm_raises
 
 TITLE = "QuantZero CI"
 PR_CONTEXT_FILE = "pull-request.json"
@@ -55,7 +57,8 @@ class _Runner:
         self.written: list[Path] = []  # folders the run may write into, handed over at the end
 
     def emit(self, line: str) -> None:
-        self.stdout.write(line + "\n")
+        """One log line: a `WorkflowCommand` as built, any other text escaped (`log_line`)."""
+        self.stdout.write(log_line(line) + "\n")
         self.stdout.flush()
 
     def group(self, title: str) -> AbstractContextManager[None]:
@@ -84,8 +87,13 @@ def main(environ: Mapping[str, str], *, stdout: TextIO | None = None) -> int:
     runner = _Runner(environ, stdout or sys.stdout)
     workspace = Path(environ.get("GITHUB_WORKSPACE") or Path.cwd()).resolve()
     try:
-        return _run(environ, workspace, runner)
+        with sigterm_raises():
+            return _run(environ, workspace, runner)
     except QuantZeroError as problem:
+        if (
+            getattr(problem, "field", None) == "output_dir"
+        ):  # a refused output set: hand nothing over
+            runner.written.clear()
         return _failed(runner, relative_text(str(problem), workspace), problem.exit_code)
     except Exception as bug:
         if debug_requested(environ):
@@ -133,7 +141,9 @@ def _run(environ: Mapping[str, str], workspace: Path, runner: _Runner) -> int:
     inputs = parse_inputs(environ, workspace)
     if inputs.fleet != "false":
         return _run_fleet(environ, workspace, runner, inputs)
-    config = load_config(inputs.config_path, inputs.overrides, base_dir=workspace)
+    config = load_config(
+        inputs.config_path, inputs.overrides, base_dir=workspace, workspace=workspace
+    )
     runner.written.append(Path(os.path.abspath(config.output_dir)))
     signing_key_pem = _signing_key(inputs, config)
     check_signing_key(signing_key_pem)  # before any work

@@ -10,18 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from quantzero_ci.logsafe import WorkflowCommand, escape_data, escape_property
 
-def escape_data(text: str) -> str:
-    """Escape a command's message so that newlines and ``%`` survive."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    """Escape a property value (``title=...``, ``file=...``)."""
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+__all__ = ["WorkflowCommand", "escape_data", "escape_property"]
 
 
-def command(name: str, message: str = "", **properties: str | int | None) -> str:
+def command(name: str, message: str = "", **properties: str | int | None) -> WorkflowCommand:
     """One workflow command line, e.g. ``::error title=T::message``; None properties are dropped."""
     props = ",".join(
         f"{key}={escape_property(str(value))}"
@@ -29,32 +23,32 @@ def command(name: str, message: str = "", **properties: str | int | None) -> str
         if value is not None
     )
     head = f"::{name} {props}" if props else f"::{name}"
-    return f"{head}::{escape_data(message)}"
+    return WorkflowCommand(f"{head}::{escape_data(message)}")
 
 
-def error(message: str, *, title: str | None = None, file: str | None = None) -> str:
+def error(message: str, *, title: str | None = None, file: str | None = None) -> WorkflowCommand:
     """An error annotation."""
     return command("error", message, title=title, file=file)
 
 
-def warning(message: str, *, title: str | None = None, file: str | None = None) -> str:
+def warning(message: str, *, title: str | None = None, file: str | None = None) -> WorkflowCommand:
     """A warning annotation."""
     return command("warning", message, title=title, file=file)
 
 
-def notice(message: str, *, title: str | None = None, file: str | None = None) -> str:
+def notice(message: str, *, title: str | None = None, file: str | None = None) -> WorkflowCommand:
     """A notice annotation."""
     return command("notice", message, title=title, file=file)
 
 
-def group(title: str) -> str:
+def group(title: str) -> WorkflowCommand:
     """Start a collapsible log group."""
-    return f"::group::{escape_data(title)}"
+    return WorkflowCommand(f"::group::{escape_data(title)}")
 
 
-def endgroup() -> str:
+def endgroup() -> WorkflowCommand:
     """End the current log group."""
-    return "::endgroup::"
+    return WorkflowCommand("::endgroup::")
 
 
 @contextmanager

@@ -8,7 +8,6 @@ supplied by the user. The result is the ``baseline`` mapping that ``run_gate`` p
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -20,6 +19,7 @@ from quantzero_ci.errors import ConfigError, InputError, QuantZeroError
 from quantzero_ci.github import git
 from quantzero_ci.github.event import EventContext
 from quantzero_ci.github.inputs import BaselineSpec
+from quantzero_ci.safeload import load_json
 
 CERTIFICATE_SCHEMA = "quantzero-ci/certificate/v1"
 
@@ -140,7 +140,7 @@ def from_git(
 def from_certificate(path: Path, config: Config) -> BaselineResult:
     """The FP32 figure of a base certificate.json (its ``carbon.before``)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = load_json(path.read_bytes())
     except (OSError, ValueError) as problem:
         raise InputError(f"input `baseline`: {path} is not readable JSON ({problem}).") from None
     g_base = _dig(data, "carbon", "before", "g_per_1000_inferences")

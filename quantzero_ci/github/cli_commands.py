@@ -7,13 +7,14 @@ The lead registers it with ``main.add_command(comment_command)`` in ``cli.py``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import click
 
 from quantzero_ci.errors import InputError
+from quantzero_ci.logsafe import echo
+from quantzero_ci.safeload import load_json
 
 CERTIFICATE_SCHEMA = "quantzero-ci/certificate/v1"
 
@@ -78,7 +79,7 @@ def _render(report: dict, path: Path) -> str:
 
 def _read_report(path: Path) -> dict:
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
+        report = load_json(path.read_bytes())
     except (OSError, ValueError) as problem:  # UnicodeDecodeError is a ValueError
         raise InputError(f"--report: {path} is not readable JSON ({problem}).") from None
     if not isinstance(report, dict) or report.get("schema") != CERTIFICATE_SCHEMA:
@@ -142,4 +143,4 @@ def comment_command(
         expected_head_sha=head_sha,
         budget_s=api_timeout,
     )
-    click.echo(url)
+    echo(url)

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from quantzero_ci.errors import InputError
-from quantzero_ci.github.api import GitHubClient, GitHubServerError
+from quantzero_ci.github.api import GitHubClient, GitHubPermissionError, GitHubServerError
+
+BOT_LOGIN = "github-actions[bot]"  # the author of comments written with a workflow's GITHUB_TOKEN
 
 MAX_BODY_CHARS = 65_536  # GitHub rejects longer issue-comment bodies
 _TRUNCATED = "\n\n… (truncated: the full report is in the job summary and certificate.json)\n"
@@ -22,8 +24,13 @@ class CommentResult:
 
 
 def marker(workflow: str, model_label: str) -> str:
-    """The hidden marker ``<!-- quantzero-ci:{workflow}:{model-label} -->`` (``--`` defused)."""
-    key = f"{workflow}:{model_label}".replace("--", "- -").replace("\n", " ")
+    """The hidden marker ``<!-- quantzero-ci:{workflow}:{model-label} -->``: the key can neither
+    close the HTML comment (no ``--`` run survives, ``<``/``>`` are entities) nor break the line,
+    so nothing of a label reaches the comment as HTML."""
+    key = f"{workflow}:{model_label}".replace("\n", " ").replace("\r", " ")
+    key = key.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    while "--" in key:
+        key = key.replace("--", "- -")
     return f"<!-- quantzero-ci:{key} -->"
 
 
@@ -45,13 +52,35 @@ def check_repo(repo: str) -> tuple[str, str]:
     return owner, name
 
 
+def token_login(client: GitHubClient) -> str:
+    """The login of the token's identity: ``GET /user``; an installation token (the workflow's
+    GITHUB_TOKEN) may not read it (403/404), and then writes as ``github-actions[bot]``."""
+    try:
+        body = client.request("GET", "/user").body
+    except GitHubPermissionError:
+        return BOT_LOGIN
+    login = body.get("login") if isinstance(body, dict) else None
+    return login if isinstance(login, str) and login else BOT_LOGIN
+
+
+def _author(item: dict[str, Any]) -> str | None:
+    user = item.get("user")
+    login = user.get("login") if isinstance(user, dict) else None
+    return login if isinstance(login, str) else None
+
+
 def find_comment(
-    client: GitHubClient, repo: str, pr: int, marker_line: str
+    client: GitHubClient, repo: str, pr: int, marker_line: str, *, author: str | None = None
 ) -> dict[str, Any] | None:
-    """The first comment on the PR whose body starts with the marker, across all pages."""
+    """The first comment on the PR written by `author` (default: the token's own identity)
+    whose body starts with the marker, across all pages. A comment anyone else wrote is never
+    a candidate, whatever its text."""
     owner, name = check_repo(repo)
+    login = author if author is not None else token_login(client)
     for item in client.paginate(f"/repos/{owner}/{name}/issues/{pr}/comments"):
-        body = item.get("body") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or _author(item) != login:
+            continue
+        body = item.get("body")
         if isinstance(body, str) and body.lstrip().startswith(marker_line):
             return item
     return None
@@ -60,16 +89,18 @@ def find_comment(
 def upsert_comment(
     client: GitHubClient, repo: str, pr: int, marker_line: str, markdown: str, *, attempts: int = 3
 ) -> CommentResult:
-    """Edit the marked comment in place, or create it; never leave two copies.
+    """Edit the marked comment the token's identity wrote in place, or create it; never leave
+    two copies.
 
     A POST is not blindly retried on a server error (it may have been applied): the comments are
     searched again first, and the one found is edited.
     """
     owner, name = check_repo(repo)
     body = comment_body(marker_line, markdown)
+    login = token_login(client)
     attempt = 0
     while True:
-        existing = find_comment(client, repo, pr, marker_line)
+        existing = find_comment(client, repo, pr, marker_line, author=login)
         if existing is not None:
             response = client.request(
                 "PATCH",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from quantzero_ci.errors import InputError
+from quantzero_ci.safeload import load_json
 
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 
@@ -82,7 +82,7 @@ def load_event(environ: Mapping[str, str]) -> EventContext:
             )
         return EventContext(name, None, warning)
     try:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        payload = load_json(Path(path).read_bytes())
     except (OSError, ValueError) as exc:
         raise InputError(f"GITHUB_EVENT_PATH ({path}) is not readable JSON: {exc}") from exc
     if not isinstance(payload, Mapping):

@@ -4,7 +4,8 @@ A Docker action runs as root, so every file it creates in the mounted workspace 
 self-hosted runner the next ``actions/checkout`` (running as the runner user) then cannot delete
 them (actions/runner#434, actions/checkout#211). After the run, each folder and file the action
 wrote is given the uid/gid of ``GITHUB_WORKSPACE`` and the permission bits its owner needs to
-read and delete it. Links are never followed; nothing outside the workspace is touched.
+read and delete it. Links are never followed (neither a linked entry nor a path through a linked
+folder); nothing whose real path is outside the workspace is touched.
 """
 
 from __future__ import annotations
@@ -60,7 +61,22 @@ def hand_over(written: Iterable[Path], workspace: Path, owner: Owner | None = No
     return changed
 
 
+def _inside(path: Path, root: Path, real_root: str) -> bool:
+    """`path`'s folder is, component by component, the same folder inside the real workspace:
+    no link between the workspace and `path` (the entry itself is lstat'ed by the caller)."""
+    relative = os.path.relpath(path.parent, root)
+    expected = os.path.normpath(os.path.join(real_root, relative))
+    return os.path.realpath(path.parent) == expected and not relative.startswith("..")
+
+
 def _entries(written: Iterable[Path], root: Path) -> Iterator[Path]:
+    real_root = os.path.realpath(root)
+    for path in _candidates(written, root):
+        if _inside(path, root, real_root):
+            yield path
+
+
+def _candidates(written: Iterable[Path], root: Path) -> Iterator[Path]:
     seen: set[Path] = set()
     for given in written:
         path = Path(os.path.abspath(given))

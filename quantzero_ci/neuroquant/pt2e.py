@@ -107,6 +107,8 @@ def export_program(model: nn.Module, example: torch.Tensor, max_batch: int) -> E
     model's code pins the batch size)."""
     from torch.export import Dim, export
 
+    if isinstance(model, torch.jit.ScriptModule):
+        return _convert_torchscript(model, example)
     wrapped = Logits(model).eval()
     batch = max(2, int(max_batch))
     example_batch = example[:1].expand(batch, *example.shape[1:]).contiguous()
@@ -134,6 +136,24 @@ def export_program(model: nn.Module, example: torch.Tensor, max_batch: int) -> E
             return Exported(program, 1, example[:1].contiguous())
 
 
+def _convert_torchscript(model: torch.jit.ScriptModule, example: torch.Tensor) -> Exported:
+    """A TorchScript model converted to an exported program (PyTorch's TorchScript converter
+    takes fixed shapes: one input at a time)."""
+    from torch._export.converter import TS2EPConverter
+
+    single = example[:1].contiguous()
+    with _quiet():
+        try:
+            program = TS2EPConverter(model, (single,)).convert()
+        except Exception as err:
+            raise ExportFailed(
+                "model: the TorchScript model could not be converted for torch.export "
+                f"({type(err).__name__}: {_first_line(err)}). Give the model as a state_dict with "
+                "its factory (model.factory) instead, so it can be captured from Python."
+            ) from err
+    return Exported(program, 1, single)
+
+
 # --- which nodes belong to which layer -------------------------------------------------------
 
 
@@ -141,17 +161,28 @@ def owners(graph: fx.Graph, layers: Collection[str]) -> dict[fx.Node, str]:
     """Node → the deepest plan layer (module path) whose forward produced it."""
     found: dict[fx.Node, str] = {}
     for node in graph.nodes:
-        stack = node.meta.get("nn_module_stack")
-        if not stack:
-            continue
         best = None
-        for path, _type in stack.values():
+        for path, _type in (node.meta.get("nn_module_stack") or {}).values():
             name = _strip_wrapper(path)
             if name in layers and (best is None or len(name) > len(best)):
                 best = name
+        if best is None and node.op == "call_function" and node.target in LAYER_OPS:
+            best = _weight_owner(node, layers)  # graphs without module metadata (TorchScript)
         if best is not None:
             found[node] = best
     return found
+
+
+def _weight_owner(node: fx.Node, layers: Collection[str]) -> str | None:
+    """The layer whose ``weight`` parameter a conv/linear node reads, by the parameter's name."""
+    weight = node.args[1] if len(node.args) > 1 else None
+    if not isinstance(weight, fx.Node) or weight.op != "get_attr":
+        return None
+    target = _strip_wrapper(str(weight.target))
+    for suffix in (".weight", "_weight"):
+        if target.endswith(suffix) and target[: -len(suffix)] in layers:
+            return target[: -len(suffix)]
+    return None
 
 
 def _strip_wrapper(path: str) -> str:
@@ -436,9 +467,20 @@ def import_stack() -> None:
 
 @contextmanager
 def _quiet() -> Iterator[None]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+    """No warnings, and no log lines from torch.export about shapes it specialised."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("torch._export", "torch.export")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _first_line(err: BaseException) -> str:

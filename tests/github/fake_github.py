@@ -1,6 +1,6 @@
 """A real HTTP server on 127.0.0.1 implementing the few GitHub REST endpoints the action uses.
 
-Issue comments (list with ``per_page``/``page`` and ``Link`` headers, create, edit) and a pull
+The token's identity (``/user``), issue comments with their authors (list with ``per_page``/``page`` and ``Link`` headers, create, edit) and a pull
 request's head. Faults can be queued (``fail``) and writes can be forbidden (a fork's token).
 """
 
@@ -16,6 +16,8 @@ from typing import Any
 
 LIST_OR_CREATE = re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)/comments$")
 EDIT = re.compile(r"^/repos/([^/]+)/([^/]+)/issues/comments/(\d+)$")
+USER = "/user"
+BOT = "github-actions[bot]"
 PULL = re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/(\d+)$")
 
 
@@ -52,6 +54,9 @@ class FakeGitHub:
         self.heads: dict[tuple[str, int], str] = {}
         self.faults: list[Fault] = []
         self.forbid_writes = False
+        # the token's identity: a login answers GET /user; None is an installation token
+        # (GITHUB_TOKEN), which may not read /user (403) and writes as github-actions[bot]
+        self.login: str | None = None
         self.requests: list[Seen] = []
         self._next_id = 1000
         self._lock = threading.Lock()
@@ -72,6 +77,11 @@ class FakeGitHub:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    @property
+    def identity(self) -> str:
+        """The author of the comments this token writes."""
+        return self.login or BOT
 
     def add_comment(self, repo: str, pr: int, body: str, user: str = "someone") -> dict[str, Any]:
         with self._lock:
@@ -140,12 +150,16 @@ class FakeGitHub:
     def _route(
         self, method: str, path: str, query: dict[str, list[str]], body: Any, http: Any
     ) -> tuple[int, Any, dict[str, str]]:
+        if path == USER and method == "GET":
+            if self.login is None:
+                return 403, {"message": "Resource not accessible by integration"}, {}
+            return 200, {"login": self.login}, {}
         if match := LIST_OR_CREATE.match(path):
             repo, pr = f"{match[1]}/{match[2]}", int(match[3])
             if method == "GET":
                 return self._list(repo, pr, query, http)
             if method == "POST":
-                return 201, self.add_comment(repo, pr, body["body"], user="github-actions[bot]"), {}
+                return 201, self.add_comment(repo, pr, body["body"], user=self.identity), {}
         if (match := EDIT.match(path)) and method == "PATCH":
             repo, comment_id = f"{match[1]}/{match[2]}", int(match[3])
             with self._lock:

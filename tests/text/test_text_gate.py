@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
+import yaml
 
 from quantzero_ci.config import load_config
 from quantzero_ci.gate import run_gate
+from tests.text import tinybert
 
 
 @pytest.mark.parametrize(
@@ -49,7 +52,9 @@ def test_gate_measures(text_project, consistency, output, unit) -> None:
 
 
 def test_cosine_threshold_applies(text_project) -> None:
-    _root, write = text_project
+    root, write = text_project
+    # 0.99 can be shown only by 381 inputs or more (docs/pcs.md)
+    torch.save(tinybert.token_data(400, 2), root / "evaluation.pt")
     outcome = run_gate(load_config(write({"measure": "cosine", "min_cosine": 1.0}, min_pcs=0.99)))
     assert not outcome.passed
     assert json.loads(outcome.certificate_json.read_text())["consistency"]["pcs"] < 0.99
@@ -58,7 +63,10 @@ def test_cosine_threshold_applies(text_project) -> None:
 def test_unreachable_target_backs_off_to_fp32(text_project) -> None:
     """A planning target no INT8 Linear set reaches raises layers back, down to all FP32."""
     _root, write = text_project
-    config = write({"measure": "cosine", "min_cosine": 1.0}, min_pcs=1.0)
+    config = write({"measure": "cosine", "min_cosine": 1.0})
+    settings = yaml.safe_load(config.read_text())  # gate.min_pcs 1.0 no set can show: plan only
+    settings["compression"] = {"target_pcs": 1.0}
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
     outcome = run_gate(load_config(config))
     planner = json.loads(outcome.certificate_json.read_text())["compression"]["planner"]
     counts = [r["int8_layers"] for r in planner["rounds"]]
