@@ -24,7 +24,9 @@ evaluation inputs come from different seeds (photos) or different digits, checke
 First the evaluation set's noise floor: FP32 top-1 agreement of the model with itself when
 N(0, 0.01²) noise (normalised units) is added to the evaluation inputs, mean of 3 seeds. Every
 variant's gate runs with `gate.min_pcs` = that floor and `min_carbon_reduction_pct: -100`, so every
-run reports; `auto` also gets `compression.target_pcs` = the floor. The evaluation inputs set
+run reports; `auto` also gets `compression.target_pcs` = the floor. (Where the floor is above the
+95% Wilson lower bound of n/n consistent inputs, which the gate refuses as unshowable, e.g. 1.0 on
+a confident network, min_pcs is capped at that bound; target_pcs stays at the floor.) The evaluation inputs set
 that level only: the plan is chosen on the calibration inputs. Variants:
 
 - auto: the new route (torchao PT2E INT8, ExecuTorch + XNNPACK `.pte`, noise-aware planner);
@@ -62,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -249,10 +252,18 @@ VARIANTS = (
 )
 
 
+def showable_min_pcs(floor: float, n_evaluation: int) -> float:
+    """The floor, capped at the 95% Wilson lower bound of PCS with every input consistent
+    (1 / (1 + z²/n)): the gate refuses a min_pcs that no result on n inputs could show."""
+    best = 1.0 / (1.0 + 1.959963984540054**2 / n_evaluation)
+    return min(floor, math.floor(best * 1e4) / 1e4)
+
+
 def write_config(
     prepared: Prepared, variant: Variant, hardware: str, country: str, floor: float
 ) -> Path:
-    """The .quantzero.yml for one (variant, hardware): thresholds at the evaluation floor."""
+    """The .quantzero.yml for one (variant, hardware): thresholds at the evaluation floor (the
+    gate's min_pcs capped where the evaluation set is too small to show the floor)."""
     compression = {
         key: (floor if value == "floor" else value) for key, value in variant.compression.items()
     }
@@ -266,7 +277,10 @@ def write_config(
         "data": {"calibration": "calibration.pt", "evaluation": "evaluation.pt"},
         "deployment": {"hardware": hardware, "country": country},
         "compression": compression,
-        "gate": {"min_pcs": floor, "min_carbon_reduction_pct": -100},
+        "gate": {
+            "min_pcs": showable_min_pcs(floor, len(prepared.evaluation)),
+            "min_carbon_reduction_pct": -100,
+        },
     }
     path = prepared.workdir / f"{hardware}.{variant.name}.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -277,10 +291,11 @@ def write_config(
 # running the gate and the load line
 
 
-def code_roots(variants: list[Variant], tmp: Path) -> dict[str | None, Path]:
-    """Where each variant's quantzero_ci lives: the working tree, or a detached worktree."""
-    roots: dict[str | None, Path] = {None: REPO}
-    for commit in {v.code for v in variants if v.code is not None}:
+def code_roots(variants: list[Variant], tmp: Path, roots: dict[str | None, Path]) -> None:
+    """Fill `roots`: where each variant's quantzero_ci lives (the working tree, or a detached
+    worktree of its commit), checking that PYTHONPATH really picks that copy."""
+    roots[None] = REPO
+    for commit in sorted({v.code for v in variants if v.code is not None}):
         path = tmp / f"worktree-{commit}"
         subprocess.run(
             ["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), commit],
@@ -292,13 +307,13 @@ def code_roots(variants: list[Variant], tmp: Path) -> dict[str | None, Path]:
         found = subprocess.run(
             [sys.executable, "-c", "import quantzero_ci; print(quantzero_ci.__file__)"],
             env=_env(root),
+            cwd=tmp,
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
         if not Path(found).resolve().is_relative_to(root.resolve()):
             raise RuntimeError(f"PYTHONPATH={root} imports quantzero_ci from {found}")
-    return roots
 
 
 def remove_worktrees(roots: Mapping[str | None, Path]) -> None:
@@ -383,7 +398,7 @@ LOAD_LINE_SCRIPT = textwrap.dedent(
         "load_s": load_s, "batch": list(out.shape), "batch_top1_agreement": agree,
         "threads": torch.get_num_threads(),
         "quantzero_imported": any(m.startswith("quantzero") for m in sys.modules),
-    }))
+    }), flush=True)
     """
 )
 
@@ -421,9 +436,13 @@ def time_load_line(
         cwd=out_dir,
         env={**_env(None), "OMP_NUM_THREADS": "2"},
     )
-    if done.returncode != 0:
-        return {"error": _last_line(done.stderr)}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        return {"error": f"exit {done.returncode}: {_last_line(done.stderr)}"}
+    result = json.loads(lines[-1])
+    if done.returncode != 0:  # timed, then crashed (e.g. on exit): keep the figures, say so
+        result["crash_after_timing"] = f"exit {done.returncode}: {_last_line(done.stderr)}"
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -516,9 +535,13 @@ def _stage_order(name: str) -> int:
 
 
 def _error_line(stderr: str) -> str:
+    """The gate's error line, without its boilerplate, short enough for a table cell."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.lower().startswith("error")]
-    return (errors or lines or ["(no stderr)"])[-1][:200]
+    line = (errors or lines or ["(no stderr)"])[-1]
+    if line.startswith("error: internal error") and "): " in line:
+        line = "internal error: " + line.split("): ", 1)[1].split(". No outputs", 1)[0]
+    return line[:160]
 
 
 def _last_line(text: str) -> str:
@@ -641,7 +664,7 @@ def main() -> None:
     roots: dict[str | None, Path] = {}
     print(_markdown(HEADER), "\n|" + "---|" * len(HEADER), sep="", flush=True)
     try:
-        roots = code_roots(variants, tmp)
+        code_roots(variants, tmp, roots)
         for model in models:
             workdir = tmp / model.name
             workdir.mkdir(parents=True)
@@ -654,11 +677,13 @@ def main() -> None:
                 "input_shape": prepared.input_shape,
                 "evaluation_floor": floor,
                 "calibration_floor": calibration_floor,
+                "gate_min_pcs": showable_min_pcs(floor, len(prepared.evaluation)),
                 **prepared.notes,
             }
             print(
                 f"<!-- {model.name}: input {prepared.input_shape}, evaluation floor {floor:.4f}, "
-                f"calibration floor {calibration_floor:.4f}, {prepared.notes} -->",
+                f"calibration floor {calibration_floor:.4f}, gate min_pcs "
+                f"{showable_min_pcs(floor, len(prepared.evaluation)):.4f}, {prepared.notes} -->",
                 flush=True,
             )
             for hardware in args.hardware.split(","):

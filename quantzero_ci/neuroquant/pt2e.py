@@ -193,22 +193,61 @@ def _strip_wrapper(path: str) -> str:
     return path[len("model.") :] if path.startswith("model.") else path
 
 
+PADS = {torch.ops.aten.pad.default, torch.ops.aten.constant_pad_nd.default}
+
+
 def quantizable_nodes(
     graph: fx.Graph, int8_layers: Collection[str], all_layers: Collection[str]
-) -> set[fx.Node]:
-    """The nodes PT2E may quantize: the INT8 layers' nodes, and free ops (add, mul, pooling,
-    concatenation) whose every input already is quantized; everything else stays FP32."""
+) -> tuple[set[fx.Node], set[str]]:
+    """The nodes PT2E may quantize, and the INT8 layers that had to stay FP32.
+
+    Quantized: the INT8 layers' nodes, and free ops (add, mul, pooling, concatenation) whose
+    every input already is quantized; everything else stays FP32. One boundary the runtime
+    cannot run is removed: a quantized tensor padded on its way into an FP32 layer (XNNPACK
+    then takes the FP32 layer for a quantized one). The layer or free op that produces such a
+    tensor stays FP32 instead, until no such boundary is left.
+    """
     owner = owners(graph, all_layers)
+    int8 = set(int8_layers)
+    forbidden: set[fx.Node] = set()
+    demoted: set[str] = set()
+    while True:
+        chosen = _chosen(graph, owner, int8, forbidden)
+        producers = [
+            _padded_producer(node)
+            for node in graph.nodes
+            if node.op == "call_function"
+            and node.target in LAYER_OPS
+            and owner.get(node) not in int8
+        ]
+        changed = False
+        for producer in producers:
+            if producer is None or producer not in chosen:
+                continue
+            layer = owner.get(producer)
+            if layer is not None and layer in int8 and producer.target in LAYER_OPS:
+                int8.discard(layer)
+                demoted.add(layer)
+            else:
+                forbidden.add(producer)
+            changed = True
+        if not changed:
+            return chosen, demoted
+
+
+def _chosen(
+    graph: fx.Graph, owner: Mapping[fx.Node, str], int8: set[str], forbidden: set[fx.Node]
+) -> set[fx.Node]:
     chosen: set[fx.Node] = set()
     for node in graph.nodes:
         if node.op in ("placeholder", "get_attr"):
             chosen.add(node)
             continue
-        if node.op != "call_function":
+        if node.op != "call_function" or node in forbidden:
             continue
         layer = owner.get(node)
         if layer is not None and node.target in LAYER_OPS:
-            if layer in int8_layers:
+            if layer in int8:
                 chosen.add(node)
             continue
         inputs = [a for a in node.all_input_nodes if a.op != "get_attr"]
@@ -221,6 +260,15 @@ def quantizable_nodes(
     return chosen
 
 
+def _padded_producer(node: fx.Node) -> fx.Node | None:
+    """The computing node whose output reaches ``node`` through a pad (and reshapes/clamps)."""
+    x, padded = node.args[0], False
+    while isinstance(x, fx.Node) and x.op == "call_function" and x.target in PASS_THROUGH:
+        padded = padded or x.target in PADS
+        x = x.args[0]
+    return x if padded and isinstance(x, fx.Node) and x.op == "call_function" else None
+
+
 # --- the quantizer ---------------------------------------------------------------------------
 
 
@@ -231,8 +279,11 @@ def layer_quantizer(
     clamps observed after the clamp. Returns an instance of a subclass made for the call."""
 
     class LayerQuantizer(base):  # type: ignore[misc, valid-type]
+        demoted: frozenset[str] = frozenset()
+
         def annotate(self, model: fx.GraphModule) -> fx.GraphModule:
-            allowed = quantizable_nodes(model.graph, set(int8_layers), set(all_layers))
+            allowed, demoted = quantizable_nodes(model.graph, set(int8_layers), set(all_layers))
+            self.demoted = frozenset(demoted)
             self.set_filter_function(lambda node: node in allowed)
             model = super().annotate(model)
             _observe_after_clamps(model, config.output_activation)
@@ -349,6 +400,11 @@ def convert(
         reference = convert_pt2e(prepared)
     simulated = simulate(reference)
     return Built(reference, simulated, frozenset(int8_weight_layers(reference, all_layers)))
+
+
+def _is_tensor_dq(node: fx.Node) -> bool:
+    name = str(node.target)
+    return _DQ in name and _DQ_CHANNEL not in name
 
 
 def int8_weight_layers(graph_module: fx.GraphModule, all_layers: Collection[str]) -> set[str]:

@@ -73,6 +73,7 @@ class Engine:
         self._bank: pt2e.ObserverBank | None = None
         self._first = example[:1].contiguous()
         self._modules = dict(model.named_modules())
+        self.demoted: frozenset[str] = frozenset()  # INT8 layers the last build kept FP32
 
     def calibration_inputs(self) -> int:
         return sum(int(b.shape[0]) for b in self.calibration or [])
@@ -113,10 +114,12 @@ class Engine:
                 pt2e.calibrate(prepared, self.calibration or [], self.exported.max_batch)
         else:
             assert self.runtime.dynamic_quantizer is not None
-            prepared = pt2e.prepare(self.exported, self.runtime.dynamic_quantizer(int8, layers))
+            quantizer = self.runtime.dynamic_quantizer(int8, layers)
+            prepared = pt2e.prepare(self.exported, quantizer)
         built = pt2e.convert(prepared, layers, self._first)
+        self.demoted = frozenset(getattr(quantizer, "demoted", frozenset()))
         applied_plan = _applied(
-            plan, built.int8_layers, self.runtime, self.calibrated, self._modules
+            plan, built.int8_layers, self.runtime, self.calibrated, self._modules, self.demoted
         )
         return CompressionResult(
             model=pt2e.Batched(built.simulated, self.exported.max_batch),
@@ -167,6 +170,7 @@ def _applied(
     runtime: Runtime,
     calibrated: bool,
     modules: dict[str, nn.Module],
+    demoted: frozenset[str] = frozenset(),
 ) -> Plan:
     layers = []
     for d in plan.layers:
@@ -176,7 +180,12 @@ def _applied(
         elif d.planned == "FP32":
             layers.append(replace(d, applied="FP32"))
         else:
-            why = _why_fp32(d, modules.get(path), runtime, calibrated)
+            why = (
+                f"kept FP32: its output is padded on the way into an FP32 layer, a boundary "
+                f"{runtime.name} cannot run between INT8 and FP32"
+                if path in demoted
+                else _why_fp32(d, modules.get(path), runtime, calibrated)
+            )
             layers.append(replace(d, applied="FP32", reason=f"{d.reason}; {why}"))
     return replace(plan, layers=tuple(layers))
 
