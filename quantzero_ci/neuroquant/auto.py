@@ -1,26 +1,24 @@
 """The ``auto`` planner: the largest estimated saving on the deployment hardware whose predictions
 stay at the target, judged against the planning inputs' own noise floor.
 
-1. Every calibration input observes activation ranges (once, ``quantize.Engine``) and plans.
-   The evaluation inputs are never seen, so the certificate's PCS stays held out.
-2. One sensitivity pass over the planning inputs (``sensitivity.measure``) gives, per candidate
-   layer, its contribution σ²ᵢ to each input's top-1 margin error.
-3. The noise floor, per input: two FP32 passes under Gaussian input noise (1% of the inputs'
-   spread) give each input's margin wobble τᵢ, and its flip probability qᵢ = Φ(−mᵢ/τᵢ). The
-   floor is 1 − mean qᵢ: how often FP32 disagrees with itself. A target above it cannot be shown
-   by these inputs and is clipped to it (the certificate says so).
-4. A greedy choice starts with every candidate INT8 and moves layers back to FP32, the largest
-   predicted gain per second of estimated time given up first, until the prediction reaches the
-   aim.
-5. The plan is built (PT2E, not lowered) and run on the planning inputs. Its measured margin
-   errors εᵢ calibrate the prediction: λ² = Σεᵢ² / Σσᵢ², pᵢ = Φ(−mᵢ/(λσᵢ)), a continuous flip
-   probability per input that every input informs, not only the few that flipped. The plan is
-   accepted when mean pᵢ plus one paired standard error of (pᵢ − qᵢ) stays within 1 − target
-   (at the floor: the plan disturbs predictions no more than 1% input noise does, by more than
-   the sampling error of the comparison), and its measured flips are not significantly above
-   what the target allows. On a miss, or to try a cheaper plan after a pass, step 4 repeats with
-   the calibrated λ (at most ``MAX_ROUNDS`` builds). The cheapest accepted plan ships, lowered
-   once.
+1. Every calibration input observes activation ranges, once (``quantize.Engine``); that pass
+   also gives the FP32 outputs of the planning inputs (the first ``MAX_PLANNING_INPUTS``). The
+   evaluation inputs are never seen, so the certificate's PCS stays held out.
+2. The noise floor, per planning input: two FP32 passes under Gaussian input noise (1% of the
+   inputs' spread) give each input's margin wobble τᵢ and its flip probability qᵢ = Φ(−mᵢ/τᵢ)
+   (mᵢ: FP32's top-1 minus top-2 logit). The floor is 1 − mean qᵢ, how often FP32 disagrees
+   with itself. A target above it cannot be shown by these inputs and is clipped to it (the
+   certificate says so).
+3. One sensitivity pass (forward + backward) over the planning inputs gives, per candidate
+   layer, its contribution σ²ᵢ to each input's margin error; a greedy choice keeps FP32 the
+   layers with the worst trade of predicted flips for estimated time saved.
+4. The plan is built (PT2E, not lowered) and run on the planning inputs. Its measured margin
+   errors εᵢ calibrate the prediction (λ² = Σεᵢ²/Σσᵢ²), giving a continuous flip probability
+   per input, pᵢ = Φ(−mᵢ/(λσᵢ)), that every input informs, not only the few that flipped. The
+   plan is accepted when mean pᵢ plus one paired standard error of (pᵢ − qᵢ) stays within
+   1 − target, and its measured flips are not significantly (two binomial standard errors)
+   above that. Step 3 repeats with the refitted λ, aiming one paired standard error inside the
+   target (at most ``MAX_ROUNDS`` builds). The cheapest accepted plan ships, lowered once.
 """
 
 from __future__ import annotations
@@ -43,7 +41,7 @@ from quantzero_ci.neuroquant.policy import LayerDecision, Plan
 from quantzero_ci.neuroquant.selfcheck import check_outputs
 from quantzero_ci.precisions import NAMES
 
-MAX_ROUNDS = 4
+MAX_ROUNDS = 3
 MAX_PLANNING_INPUTS = 128
 NOISE_SIGMA = 0.01
 NOISE_SEEDS = 2
@@ -147,6 +145,16 @@ def plan_auto(request: PlanRequest) -> Planned:
             info=info,
             observe_inputs=_count(batches),
         )
+    phases = {"export": time.perf_counter() - start}
+    mark = time.perf_counter()
+    all_paths = [module_path(layer.name) for layer in layers]
+    reference = engine.calibration_outputs(all_paths)
+    assert reference is not None
+    reference = sensitivity.logits_of(reference[: _count(planning)])
+    top1 = reference.argmax(1)
+    margins = margin_for(reference, top1)
+    phases["observe"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     canonical = canonicalize(request.model, request.example)
     targets = {canonical.target(module_path(name)): name for name in options}
     work = _trainable_copy(canonical.model)
@@ -159,7 +167,10 @@ def plan_auto(request: PlanRequest) -> Planned:
         variances={targets[path]: v for path, v in measured.variances.items()},
         top1=measured.top1,
     )
-    noise = noise_floor(request.model, planning, sens.top1, sens.margins, request.max_batch)
+    phases["sensitivity"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    noise = noise_floor(request.model, planning, top1, margins, request.max_batch)
+    phases["noise_floor"] = time.perf_counter() - mark
     floor = noise.floor
     target = request.target_pcs
     clipped = floor is not None and target > floor
@@ -175,8 +186,13 @@ def plan_auto(request: PlanRequest) -> Planned:
     accepted: tuple[dict[str, str], Any, Check] | None = None
     last: tuple[dict[str, str], Any, Check] | None = None
     tried: list[dict[str, str]] = []
-    passes = {"sensitivity_forward_backward": sens.n, "noise": NOISE_SEEDS * sens.n}
-    passes.update(observe=engine.calibration_inputs(), planning_check=0)
+    passes = {
+        "sensitivity_forward_backward": sens.n,
+        "noise": NOISE_SEEDS * len(margins),
+        "observe": engine.calibration_inputs(),
+        "planning_check": 0,
+    }
+    mark = time.perf_counter()
     for _ in range(MAX_ROUNDS):
         aim = min(1.0, 1.0 - allowed + margin)
         assignment = choose(sens, options, cost, aim, scale)
@@ -185,12 +201,13 @@ def plan_auto(request: PlanRequest) -> Planned:
         tried.append(assignment)
         plan = _plan(layers, assignment, why_fixed, _reasons(sens, assignment, options, cost), sens)
         result = engine.build(plan)
-        logits = pt2e.run(result.model, planning, request.max_batch, channels_last=True)
-        check_outputs(
-            _first_logits(request.model, planning), logits[: planning[0].shape[0]], runtime.name
+        logits = sensitivity.logits_of(
+            pt2e.run(result.model, planning, request.max_batch, channels_last=True)
         )
-        passes["planning_check"] += sens.n
+        check_outputs(reference[: logits.shape[0]], logits, runtime.name)
+        passes["planning_check"] += len(margins)
         check = judge(sens, assignment, logits, noise.flip_probability, allowed)
+        scale = check.scale
         info["rounds"].append(
             {
                 "int8_layers": sum(p == "INT8" for p in assignment.values()),
@@ -198,7 +215,7 @@ def plan_auto(request: PlanRequest) -> Planned:
                 "fp32_layers": len(layers) - sum(p != "FP32" for p in assignment.values()),
                 "estimated_seconds_share": _seconds(assignment, cost)
                 / max(_seconds(dict.fromkeys(assignment, "FP32"), cost), 1e-30),
-                "scale": scale,
+                "scale": check.scale,
                 "predicted_pcs": check.predicted,
                 "planning_pcs": check.measured,
                 "paired_se": check.paired_se,
@@ -210,10 +227,8 @@ def plan_auto(request: PlanRequest) -> Planned:
             accepted is None or _seconds(assignment, cost) < _seconds(accepted[0], cost)
         ):
             accepted = last
-        scale, margin = check.scale, Z * check.paired_se
-    final = accepted or last
-    assert final is not None
-    assignment, result, check = final
+        margin = Z * check.paired_se
+    phases["builds_and_checks"] = time.perf_counter() - mark
     info.update(
         planning_pcs=check.measured,
         predicted_pcs=check.predicted,
@@ -222,6 +237,7 @@ def plan_auto(request: PlanRequest) -> Planned:
         seconds=time.perf_counter() - start,
         forward_passes=passes,
         engine_seconds=dict(engine.seconds),
+        phase_seconds={k: round(v, 3) for k, v in phases.items()},
     )
     notes = []
     if clipped:
@@ -242,7 +258,7 @@ def plan_auto(request: PlanRequest) -> Planned:
         engine=engine,
         observe_inputs=_count(batches),
         info=info,
-        advisor=Advisor(sens, assignment, check.scale),
+        advisor=Advisor(sens, assignment, scale),
         notes=tuple(notes),
     )
 
@@ -252,6 +268,7 @@ class NoiseFloor:
     """FP32 against itself under input noise, per planning input."""
 
     flip_probability: np.ndarray  # qᵢ = Φ(−mᵢ/τᵢ)
+    wobble: np.ndarray  # τᵢ, the RMS change of each input's margin under the noise
     binary_floor: float | None  # share of inputs whose top-1 held under every noise draw
     floor: float | None  # 1 − mean qᵢ
 
@@ -267,7 +284,7 @@ def noise_floor(
     0..NOISE_SEEDS−1; integer inputs (token ids) cannot be nudged and have no floor."""
     if not planning or not planning[0].is_floating_point():
         empty = np.zeros_like(margins)
-        return NoiseFloor(empty, None, None)
+        return NoiseFloor(empty, empty, None, None)
     spread = float(torch.cat([b.flatten() for b in planning]).std())
     squared = np.zeros_like(margins)
     held = np.ones_like(margins, dtype=bool)
@@ -282,7 +299,7 @@ def noise_floor(
         held &= (logits.argmax(1) == top1).numpy()
     wobble = np.sqrt(squared / NOISE_SEEDS)
     flip = _flip_probability(margins, wobble)
-    return NoiseFloor(flip, float(held.mean()), float(1.0 - flip.mean()))
+    return NoiseFloor(flip, wobble, float(held.mean()), float(1.0 - flip.mean()))
 
 
 @dataclass(frozen=True)
@@ -292,7 +309,7 @@ class Check:
     measured: float  # share of planning inputs whose top-1 held
     predicted: float  # 1 − mean pᵢ
     paired_se: float  # standard error of mean(pᵢ − qᵢ)
-    scale: float  # λ², the calibrated variance scale
+    scale: float  # λ², the sensitivities' scale refitted to the measured margin errors
     accepted: bool
 
 
@@ -303,12 +320,12 @@ def judge(
     noise_flip: np.ndarray,
     allowed: float,
 ) -> Check:
-    """Accept when the plan's flip probability, one paired SE up, is within ``allowed`` and its
-    measured flips are not significantly (two binomial SEs) above it."""
-    logits = sensitivity.logits_of(logits)
+    """A plan's continuous flip probability per input, from its measured margin errors εᵢ and
+    the sensitivities' predicted error spread σᵢ: λ² = Σεᵢ²/Σσᵢ², pᵢ = Φ(−mᵢ/(λσᵢ)). Accepted
+    when mean pᵢ, one paired SE of (pᵢ − qᵢ) up, is within ``allowed`` and the measured flips
+    are not significantly (two binomial SEs) above it."""
     margins = sens.margins
-    moved = margin_for(logits, sens.top1)
-    errors = moved - margins
+    errors = margin_for(logits, sens.top1) - margins
     variance = sens.total_variance(assignment)
     total = float(variance.sum())
     scale = float((errors**2).sum() / total) if total > 0 else 1.0
@@ -342,11 +359,6 @@ def _trainable_copy(model: torch.nn.Module) -> torch.nn.Module:
     import copy
 
     return copy.deepcopy(model)
-
-
-def _first_logits(model: torch.nn.Module, planning: Sequence[torch.Tensor]) -> torch.Tensor:
-    with torch.no_grad():
-        return sensitivity.logits_of(model(planning[0]))
 
 
 def _first_inputs(batches: Sequence[torch.Tensor], limit: int) -> list[torch.Tensor]:

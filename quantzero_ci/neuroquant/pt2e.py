@@ -329,6 +329,7 @@ class ObserverBank:
 
     observers: dict[str, nn.Module]
     inputs: int
+    outputs: torch.Tensor | None = None  # FP32 outputs of the first calibration inputs
 
     def load_into(self, prepared: fx.GraphModule) -> bool:
         """Copy the observed ranges into ``prepared``'s observers; False if any is missing."""
@@ -359,15 +360,20 @@ def _is_observer(module: nn.Module) -> bool:
     return isinstance(module, ObserverBase)
 
 
-def calibrate(prepared: fx.GraphModule, batches: Iterable[torch.Tensor], max_batch: int) -> int:
-    """Run every calibration input through ``prepared`` (its observers record ranges)."""
-    count = 0
+def calibrate(
+    prepared: fx.GraphModule, batches: Iterable[torch.Tensor], max_batch: int, keep: int = 0
+) -> tuple[int, torch.Tensor | None]:
+    """Run every calibration input through ``prepared`` (its observers record ranges; values
+    pass unchanged). Returns the count and the FP32 outputs of the first ``keep`` inputs."""
+    count, kept = 0, []
     with torch.no_grad():
         for batch in batches:
             for piece in batch.split(max_batch):
-                prepared(piece)
+                output = prepared(piece)
+                if count < keep:
+                    kept.append(output[: keep - count].detach().float())
                 count += int(piece.shape[0])
-    return count
+    return count, (torch.cat(kept) if kept else None)
 
 
 # --- build a plan ----------------------------------------------------------------------------

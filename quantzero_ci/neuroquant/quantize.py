@@ -38,6 +38,7 @@ from quantzero_ci.runtimes import Runtime
 STATIC = "static-int8-pt2e"
 DYNAMIC = "dynamic-int8-pt2e"
 FP32 = "fp32"
+KEEP_OUTPUTS = 256  # FP32 outputs kept from calibration, for the planner's checks
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,17 @@ class Engine:
             started = time.perf_counter()
             quantizer = self.runtime.static_quantizer(eligible, layers)
             prepared = pt2e.prepare(self.exported, quantizer)
-            count = pt2e.calibrate(prepared, self.calibration, self.exported.max_batch)
-            self._bank = pt2e.ObserverBank(dict(pt2e.observer_nodes(prepared)), count)
+            count, outputs = pt2e.calibrate(
+                prepared, self.calibration, self.exported.max_batch, keep=KEEP_OUTPUTS
+            )
+            self._bank = pt2e.ObserverBank(dict(pt2e.observer_nodes(prepared)), count, outputs)
             self.seconds["observe"] = time.perf_counter() - started
         return self._bank
+
+    def calibration_outputs(self, layers: Sequence[str]) -> torch.Tensor | None:
+        """FP32 outputs of the first calibration inputs, from the observing pass (no extra pass)."""
+        eligible = [p for p in layers if isinstance(self._modules.get(p), STATIC_INT8_TYPES)]
+        return self.bank(eligible, list(layers)).outputs if self.calibrated else None
 
     def build(self, plan: Plan) -> CompressionResult:
         """The plan's converted graph; layers the runtime cannot run as planned run FP32."""
