@@ -37,7 +37,7 @@ def example_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
 def test_example_gate_passes_and_writes_four_outputs(example_run):
     done, out = example_run
     assert done.returncode == 0, done.stderr
-    for name in ("certificate.json", "certificate.pdf", "comment.md", "model.compressed.pt"):
+    for name in ("certificate.json", "certificate.pdf", "comment.md", "model.compressed.pte"):
         assert (out / name).stat().st_size > 0, name
     assert "PASSED" in done.stdout
 
@@ -70,7 +70,7 @@ def test_compressed_model_loads_with_plain_torch_and_matches_its_hash(example_ru
     cert = json.loads((out / "certificate.json").read_text())
     import hashlib
 
-    digest = hashlib.sha256((out / "model.compressed.pt").read_bytes()).hexdigest()
+    digest = hashlib.sha256((out / "model.compressed.pte").read_bytes()).hexdigest()
     assert digest == cert["compressed_model"]["sha256"]
     code = (
         "import sys, torch; torch.backends.quantized.engine = sys.argv[2];"
@@ -81,7 +81,7 @@ def test_compressed_model_loads_with_plain_torch_and_matches_its_hash(example_ru
             sys.executable,
             "-c",
             code,
-            str(out / "model.compressed.pt"),
+            str(out / "model.compressed.pte"),
             cert["compression"]["backend"],
         ],
         capture_output=True,

@@ -41,7 +41,7 @@ def test_two_runs_with_different_hash_seeds_give_the_same_compressed_model(works
     first = _gate_in_fresh_process(workspace, "out-a", "1")
     second = _gate_in_fresh_process(workspace, "out-b", "2")
     digests = [
-        hashlib.sha256((out / "model.compressed.pt").read_bytes()).hexdigest()
+        hashlib.sha256((out / "model.compressed.pte").read_bytes()).hexdigest()
         for out in (first, second)
     ]
     assert digests[0] == digests[1]

@@ -10,7 +10,7 @@ from quantzero_ci.outputset import MANIFEST
 
 from .conftest import action, cli
 
-OUTPUTS = ("certificate.json", "certificate.pdf", "comment.md", "model.compressed.pt")
+OUTPUTS = ("certificate.json", "certificate.pdf", "comment.md", "model.compressed.pte")
 
 
 def _gate(workspace, *extra: str):

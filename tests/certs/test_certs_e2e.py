@@ -35,7 +35,7 @@ def test_real_gate_certificate_verifies_from_json_and_pdf(gate_run):
     files = [
         "--public-key", str(gate_run["public"]),
         "--model", str(ROOT / "examples" / "digits" / "model.pt"),
-        "--compressed-model", str(out / "model.compressed.pt"),
+        "--compressed-model", str(out / "model.compressed.pte"),
     ]  # fmt: skip
     for cert in ("certificate.json", "certificate.pdf"):
         result = runner.invoke(verify_command, [str(out / cert), *files])
@@ -46,8 +46,8 @@ def test_real_gate_certificate_verifies_from_json_and_pdf(gate_run):
 @pytest.mark.slow
 def test_real_gate_detects_a_swapped_compressed_model(gate_run, tmp_path):
     out = gate_run["out"]
-    swapped = tmp_path / "model.compressed.pt"
-    swapped.write_bytes((out / "model.compressed.pt").read_bytes() + b"\0")
+    swapped = tmp_path / "model.compressed.pte"
+    swapped.write_bytes((out / "model.compressed.pte").read_bytes() + b"\0")
     result = CliRunner().invoke(
         verify_command, [str(out / "certificate.pdf"), "--compressed-model", str(swapped)]
     )

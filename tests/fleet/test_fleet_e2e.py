@@ -29,7 +29,7 @@ def test_fleet_gate_passes_and_writes_members_and_fleet(gated):
     assert gated.fleet_run.returncode == 0, gated.fleet_run.stderr
     for folder in FOLDERS.values():
         member = gated.fleet_dir / folder.replace("/", "-")
-        for name in ("certificate.json", "certificate.pdf", "comment.md", "model.compressed.pt"):
+        for name in ("certificate.json", "certificate.pdf", "comment.md", "model.compressed.pte"):
             assert (member / name).stat().st_size > 0, (folder, name)
     for name in ("fleet.json", "fleet.pdf", "fleet-comment.md"):
         assert (gated.fleet_dir / name).stat().st_size > 0

@@ -141,7 +141,7 @@ def test_outputs_are_parsed_from_the_output_file(first_run: tuple[ActionRun, dic
     assert float(out["pcs"]) == pytest.approx(certificate["consistency"]["pcs"], rel=1e-5)
     assert out["certificate-json"] == "quantzero-out/certificate.json"
     assert out["certificate-pdf"] == "quantzero-out/certificate.pdf"
-    assert out["compressed-model"] == "quantzero-out/model.compressed.pt"
+    assert out["compressed-model"] == "quantzero-out/model.compressed.pte"
     assert out["comment-markdown"].startswith("## ✅ QuantZero CI")
     assert "\n" in out["comment-markdown"]  # multi-line value survived the heredoc form
 
