@@ -194,7 +194,7 @@ def _run(
     from quantzero_ci.carbon.grid import get_grid
     from quantzero_ci.carbon.hardware import get_hardware
     from quantzero_ci.carbon.section import layer_works
-    from quantzero_ci.consistency import compare_passes, eval_batch_size, run_pass
+    from quantzero_ci.consistency import MAX_BATCH, compare_passes, eval_batch_size, run_pass
     from quantzero_ci.latency import batch1
     from quantzero_ci.loading import load_dataset, load_model, state_dict_bytes
     from quantzero_ci.neuroquant import planners
@@ -238,6 +238,8 @@ def _run(
             loaded.module, example, "data.calibration" if calibration else "data.evaluation"
         )
     batch_size = eval_batch_size(len(evaluation), config.data.batch_size)
+    # the shipped program's largest batch: fixed, so the evaluation set's size decides nothing
+    program_batch = config.data.batch_size or MAX_BATCH
     calib_batches = None
     if calibration is not None:
         calib_batches = calibration.batches(
@@ -262,7 +264,7 @@ def _run(
                 example=example,
                 calibration=calib_batches,
                 runtime=runtime,
-                max_batch=batch_size,
+                max_batch=program_batch,
             ),
             config,
             pooling,
@@ -272,7 +274,7 @@ def _run(
         engine, result = planned.engine, planned.compressed
         if result is None:
             engine, result = compress(
-                loaded.module, plan, example, calib_batches, runtime, batch_size
+                loaded.module, plan, example, calib_batches, runtime, program_batch
             )
             check_outputs(
                 logits_of(loaded.module(example)), logits_of(result.model(example)), runtime.name
@@ -282,7 +284,7 @@ def _run(
         if engine is not None:
             engine.ship(result, paths["model"])
         else:
-            runtime.lower(result.model, example, batch_size, paths["model"])
+            runtime.lower(result.model, example, program_batch, paths["model"])
         shipped = runtime.load(paths["model"])
     batches = evaluation.batches(batch_size)
     with stage("verify"):
@@ -421,16 +423,16 @@ def saving_split(runtime: str, precision_pct: float, hardware: Any) -> dict[str,
             "name": runtime,
             "factor": 1.0,
             "source": (
-                "not measured in the gate (lowering the FP32 model a second time would double "
-                "the build), and no published figure for this hardware class compares FP32 in "
-                "this runtime with FP32 in PyTorch eager: counted as 1.0, no saving"
+                "not measured: the gate lowers only the shipped plan, and no published figure "
+                "for this class compares FP32 in this runtime with FP32 in PyTorch eager; "
+                "counted as 1.0"
             ),
         },
         "precision": {
             "reduction_pct": precision_pct,
             "source": (
-                "the plan's applied precisions under this hardware class's INT8 factor "
-                f"{int8.value:g} ({int8.source})"
+                f"the plan's applied precisions at the class's INT8 factor {int8.value:g} "
+                "(its source is in the hardware table)"
             ),
         },
     }

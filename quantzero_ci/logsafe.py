@@ -3,8 +3,9 @@ controls (paths, labels, folder names, error messages quoting them) can never be
 command (``::notice::``, ``::add-mask::``, ``::stop-commands::``…).
 
 GitHub's runner reads a workflow command from any output line that starts (after blanks) with
-``::``; it splits lines at LF and CR. So each logical line has ``%``, CR and LF escaped as the
-runner documents (``%25``, ``%0D``, ``%0A``) and a leading ``::`` written as ``%3A%3A``.
+``::``; it splits lines at LF and CR. So each logical line has CR and LF escaped as the runner
+documents (``%0D``, ``%0A``) and a leading ``::`` written as ``%3A%3A``; ``%`` is left as it is
+in such inert lines (the runner decodes escapes only inside commands, so "95%" stays readable).
 Workflow commands built by `quantzero_ci.github.annotations` are `WorkflowCommand`s, whose parts
 are already escaped, and pass unchanged.
 """
@@ -34,7 +35,7 @@ def log_line(text: str) -> str:
     """`text` as exactly one inert log line (a `WorkflowCommand` passes unchanged)."""
     if isinstance(text, WorkflowCommand):
         return str(text)
-    return _defuse(_escape_breaks(escape_data(str(text))))
+    return _defuse(_escape_breaks(str(text).replace("\r", "%0D").replace("\n", "%0A")))
 
 
 def log_lines(text: str) -> str:

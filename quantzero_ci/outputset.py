@@ -37,6 +37,7 @@ LEGACY_NAMES = (
     "certificate.pdf",
     "comment.md",
     "model.compressed.pt",
+    "model.compressed.pte",
     "pull-request.json",
 )
 
@@ -326,9 +327,9 @@ def _legacy_outputs(target: Path, entries: list[str]) -> dict[str, str]:
         return {}
     if report.get("schema") != CERTIFICATE_SCHEMA:
         return {}
-    model = target / "model.compressed.pt"
-    if model.is_file() and file_sha256(model) != recorded_model:
-        return {}
+    for model in (target / "model.compressed.pt", target / "model.compressed.pte"):
+        if model.is_file() and file_sha256(model) != recorded_model:
+            return {}
     return {name: file_sha256(target / name) for name in entries}
 
 

@@ -21,7 +21,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from quantzero_ci.errors import InputError
+from quantzero_ci.errors import InputError, Terminated
 
 FLOP_CONVENTION = (
     "1 multiply-accumulate = 1 FLOP (torchvision's convention); only convolution, matrix "
@@ -337,6 +337,8 @@ def profile_model(model: torch.nn.Module, example_input: torch.Tensor) -> Profil
     try:
         with torch.no_grad(), recorder:
             model(example_input)
+    except Terminated:
+        raise
     except Exception as err:
         raise InputError(
             f"model forward failed on input shape {shape}: {type(err).__name__}: {err}. "

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from quantzero_ci.errors import InputError
+from quantzero_ci.errors import InputError, Terminated
 
 LAYER_OPS = {
     torch.ops.aten.conv1d.default,
@@ -121,9 +121,13 @@ def export_program(model: nn.Module, example: torch.Tensor, max_batch: int) -> E
                 strict=False,
             )
             return Exported(program, batch, example_batch)
+        except Terminated:
+            raise
         except Exception as dynamic_error:  # a model whose code pins the batch size
             try:
                 program = export(wrapped, (example[:1].contiguous(),), strict=False)
+            except Terminated:
+                raise
             except Exception as err:
                 raise ExportFailed(
                     "model: torch.export could not capture the model "
