@@ -108,7 +108,7 @@ def gate(config_path: Path | None, signing_key: Path | None, **flags: Any) -> No
 
     if config_path is None and Path(DEFAULT_CONFIG_NAME).is_file():
         config_path = Path(DEFAULT_CONFIG_NAME)
-    workspace = _workspace()
+    workspace = github_workspace()
     config = load_config(config_path, _overrides(**flags), workspace=workspace)
     key_pem = signing_key_pem(signing_key, config.signing_key)
     outcome = run_gate(config, signing_key_pem=key_pem, stage=_stage_echo, workspace=workspace)
@@ -131,7 +131,7 @@ def gate(config_path: Path | None, signing_key: Path | None, **flags: Any) -> No
     sys.exit(outcome.exit_code)
 
 
-def _workspace() -> Path | None:
+def github_workspace() -> Path | None:
     """The checkout inside a workflow (GITHUB_WORKSPACE): outputs must stay inside it."""
     value = os.environ.get("GITHUB_WORKSPACE", "").strip()
     return Path(os.path.abspath(value)) if value else None

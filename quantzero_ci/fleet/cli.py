@@ -125,8 +125,15 @@ def gate_command(
         echo(f"· {name}", err=True)
         return nullcontext()
 
+    from quantzero_ci.cli import github_workspace
+
     outcome = run_fleet(
-        fleet, loaded, workspace=None, output_dir=output_dir, signing_key_pem=key, stage=stage
+        fleet,
+        loaded,
+        workspace=github_workspace(),  # inside a workflow, outputs stay inside the checkout
+        output_dir=output_dir,
+        signing_key_pem=key,
+        stage=stage,
     )
     _report(outcome.fleet, outcome.files)
     sys.exit(outcome.exit_code)

@@ -122,3 +122,24 @@ def test_the_action_hands_nothing_over_for_a_refused_output_set(workspace, tmp_p
     assert stat.S_IMODE(secret.stat().st_mode) == 0o400
     assert stat.S_IMODE(secret.parent.stat().st_mode) == 0o500
     secret.parent.chmod(0o700)
+
+
+def test_the_fleet_cli_in_a_workflow_keeps_outputs_inside_the_workspace(
+    workspace, refused, tmp_path
+):
+    target = tmp_path / "fleet-elsewhere"
+    refused(
+        lambda: cli(
+            workspace,
+            "fleet",
+            "gate",
+            "--workspace",
+            str(workspace.root),
+            "--output-dir",
+            str(target),
+            env={"GITHUB_WORKSPACE": str(workspace.root)},
+        ),
+        2,
+        "inside the repository",
+    )
+    assert not target.exists()
