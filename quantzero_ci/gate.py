@@ -423,9 +423,9 @@ def saving_split(runtime: str, precision_pct: float, hardware: Any) -> dict[str,
             "name": runtime,
             "factor": 1.0,
             "source": (
-                "not measured: the gate lowers only the shipped plan, and no published figure "
-                "for this class compares FP32 in this runtime with FP32 in PyTorch eager; "
-                "counted as 1.0"
+                "no evidence, so counted as 1.0: the gate lowers only the shipped plan, and no "
+                "published figure for this class compares FP32 in this runtime with FP32 in "
+                "PyTorch eager"
             ),
         },
         "precision": {
