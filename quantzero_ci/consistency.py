@@ -135,6 +135,17 @@ class Verification:
         }
 
 
+def first_inputs(batches: Sequence[torch.Tensor], limit: int) -> list[torch.Tensor]:
+    """The batches cut to their first ``limit`` inputs (views, no copies)."""
+    kept, total = [], 0
+    for batch in batches:
+        if total >= limit:
+            break
+        kept.append(batch[: limit - total])
+        total += int(kept[-1].shape[0])
+    return kept
+
+
 def eval_batch_size(n: int, requested: int | None = None) -> int:
     """Batches small enough to give at least MIN_TIMED_BATCHES timings, at most MAX_BATCH inputs."""
     if requested:

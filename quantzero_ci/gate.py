@@ -194,7 +194,13 @@ def _run(
     from quantzero_ci.carbon.grid import get_grid
     from quantzero_ci.carbon.hardware import get_hardware
     from quantzero_ci.carbon.section import layer_works
-    from quantzero_ci.consistency import MAX_BATCH, compare_passes, eval_batch_size, run_pass
+    from quantzero_ci.consistency import (
+        MAX_BATCH,
+        compare_passes,
+        eval_batch_size,
+        first_inputs,
+        run_pass,
+    )
     from quantzero_ci.latency import batch1
     from quantzero_ci.loading import load_dataset, load_model, state_dict_bytes
     from quantzero_ci.neuroquant import planners
@@ -245,7 +251,7 @@ def _run(
         calib_batches = calibration.batches(
             eval_batch_size(len(calibration), config.data.batch_size)
         )
-        calib_batches = _limit(calib_batches, config.data.max_calibration)
+        calib_batches = first_inputs(calib_batches, config.data.max_calibration)
     target_pcs = (
         config.compression.target_pcs
         if config.compression.target_pcs is not None
@@ -502,16 +508,6 @@ def _advice(
 def plan_applied(plan: Any) -> dict[str, str]:
     """Layer name → the precision really applied."""
     return {layer.name: layer.applied for layer in plan.layers}
-
-
-def _limit(batches: list[Any], max_inputs: int) -> list[Any]:
-    kept, total = [], 0
-    for batch in batches:
-        if total >= max_inputs:
-            break
-        kept.append(batch[: max_inputs - total])
-        total += int(kept[-1].shape[0])
-    return kept
 
 
 def _carbon_section(comparison: Any, config: Config, grid: Any) -> dict[str, Any]:

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from quantzero_ci.carbon.energy import LayerWork, nominal_layer_seconds
+from quantzero_ci.consistency import first_inputs
 from quantzero_ci.neuroquant import pt2e, sensitivity
 from quantzero_ci.neuroquant.canonical import canonicalize
 from quantzero_ci.neuroquant.kinds import STATIC_INT8_TYPES, module_path
@@ -91,7 +92,7 @@ def plan_auto(request: PlanRequest) -> Planned:
 
     start = time.perf_counter()
     batches = list(request.calibration or [])
-    planning = _first_inputs(batches, MAX_PLANNING_INPUTS)
+    planning = first_inputs(batches, MAX_PLANNING_INPUTS)
     layers = request.profile.layers
     runtime = request.runtime
     modules = dict(request.model.named_modules())
@@ -359,16 +360,6 @@ def _trainable_copy(model: torch.nn.Module) -> torch.nn.Module:
     import copy
 
     return copy.deepcopy(model)
-
-
-def _first_inputs(batches: Sequence[torch.Tensor], limit: int) -> list[torch.Tensor]:
-    kept, total = [], 0
-    for batch in batches:
-        if total >= limit:
-            break
-        kept.append(batch[: limit - total])
-        total += int(kept[-1].shape[0])
-    return kept
 
 
 def _seconds(assignment: Mapping[str, str], cost: Mapping[str, Mapping[str, float]]) -> float:

@@ -65,6 +65,8 @@ class Engine:
         max_batch: int,
     ) -> None:
         self.model = model
+        if runtime.static_quantizer is None:
+            raise ValueError(f"runtime {runtime.name} has no PT2E quantizer to build plans with")
         self.runtime = runtime
         self.calibration = list(calibration) if calibration is not None else None
         started = time.perf_counter()
@@ -75,6 +77,10 @@ class Engine:
         self._first = example[:1].contiguous()
         self._modules = dict(model.named_modules())
         self.demoted: frozenset[str] = frozenset()  # INT8 layers the last build kept FP32
+
+    def _static(self, int8: Sequence[str], layers: Sequence[str]) -> Any:
+        assert self.runtime.static_quantizer is not None  # checked in __init__
+        return self.runtime.static_quantizer(int8, layers)
 
     def calibration_inputs(self) -> int:
         return sum(int(b.shape[0]) for b in self.calibration or [])
@@ -88,7 +94,7 @@ class Engine:
         if self._bank is None:
             assert self.calibration
             started = time.perf_counter()
-            quantizer = self.runtime.static_quantizer(eligible, layers)
+            quantizer = self._static(eligible, layers)
             prepared = pt2e.prepare(self.exported, quantizer)
             count, outputs = pt2e.calibrate(
                 prepared, self.calibration, self.exported.max_batch, keep=KEEP_OUTPUTS
@@ -116,7 +122,7 @@ class Engine:
         if not int8:
             return self._fp32(plan)
         if self.calibrated:
-            quantizer = self.runtime.static_quantizer(int8, layers)
+            quantizer = self._static(int8, layers)
             prepared = pt2e.prepare(self.exported, quantizer)
             if not self.bank(eligible, layers).load_into(prepared):
                 pt2e.calibrate(prepared, self.calibration or [], self.exported.max_batch)

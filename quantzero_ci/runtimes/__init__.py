@@ -31,7 +31,7 @@ class Runtime:
     file_name: str  # the shipped file, e.g. "model.compressed.pte"
     format: str  # the certificate's compressed_model.format
     version: Callable[[], str]
-    static_quantizer: Callable[[Any, Any], Any]  # (int8 layers, all layers) → PT2E quantizer
+    static_quantizer: Callable[[Any, Any], Any] | None  # (int8 layers, all layers) → PT2E quantizer
     dynamic_quantizer: Callable[[Any, Any], Any] | None  # weights-only INT8 without calibration
     lower: Callable[[Any, Any, int, Path], None]  # (model, example batch, max batch, path) → file
     load: Callable[[Path], Program]

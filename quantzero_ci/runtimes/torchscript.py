@@ -38,17 +38,13 @@ def _load_line(file_name: str) -> str:
     return f'import torch; model = torch.jit.load("{file_name}")'
 
 
-def _no_quantizer(*_args: Any) -> Any:
-    raise NotImplementedError("the TorchScript runtime is built by the text route's planner")
-
-
 RUNTIME = register_runtime(
     Runtime(
         name=NAME,
         file_name=FILE_NAME,
         format="torchscript",
         version=_version,
-        static_quantizer=_no_quantizer,
+        static_quantizer=None,  # the text route's planner builds its model itself
         dynamic_quantizer=None,
         lower=_save,
         load=_load,

@@ -113,3 +113,13 @@ def test_a_duplicate_key_in_the_fleet_file_is_a_config_error(workspace, refused)
         "line 4",
         "line 5",
     )
+
+
+def test_a_yaml_tag_that_would_run_code_is_refused_and_runs_nothing(workspace, refused, tmp_path):
+    marker = tmp_path / "ran"
+    workspace.config.write_text(
+        f'version: 1\nmodel: !!python/object/apply:os.system ["touch {marker}"]\n',
+        encoding="utf-8",
+    )
+    refused(lambda: _gate(workspace), 2, "not valid YAML", "python/object")
+    assert not marker.exists()
