@@ -54,16 +54,16 @@ def _forward_only(config_path: Path, out_dir: Path) -> dict[str, float]:
     from quantzero_ci.config import load_config
     from quantzero_ci.consistency import eval_batch_size, fixed_threads, run_pass
     from quantzero_ci.gate import latency_threads
-    from quantzero_ci.loading import load_dataset, load_model, load_torchscript
-    from quantzero_ci.neuroquant.quantize import quantized_engine
+    from quantzero_ci.loading import load_dataset, load_model
+    from quantzero_ci.runtimes import get_runtime
 
     config = load_config(config_path, {"output_dir": str(out_dir)})
     model = load_model(config.model).module
     shape = config.model.input_shape
     evaluation = load_dataset(config.data.evaluation, "data.evaluation", shape)
     calibration = load_dataset(config.data.calibration, "data.calibration", shape)
-    compressed = load_torchscript(out_dir / "model.compressed.pt")
-    backend = json.loads((out_dir / "certificate.json").read_text())["compression"]["backend"]
+    shipped = json.loads((out_dir / "certificate.json").read_text())["compressed_model"]
+    compressed = get_runtime(shipped["runtime"]["name"]).load(out_dir / shipped["label"])
     timings = {}
     with fixed_threads(latency_threads()), torch.no_grad():
         batches = evaluation.batches(eval_batch_size(len(evaluation)))
@@ -76,8 +76,7 @@ def _forward_only(config_path: Path, out_dir: Path) -> dict[str, float]:
             ("compressed_evaluation", lambda: run_pass(compressed, batches)),
         ):
             start = time.perf_counter()
-            with quantized_engine(backend):
-                run()
+            run()
             timings[name] = time.perf_counter() - start
     return timings
 

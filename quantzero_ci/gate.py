@@ -145,11 +145,10 @@ def _timings(timer: _StageTimer) -> dict[str, Any]:
 
 
 def runtime_name(config: Config) -> str:
-    """The runtime the compressed model ships for: ExecuTorch + XNNPACK, or TorchScript for the
-    text route's per-token INT8 Linear layers."""
-    from quantzero_ci.textgate import uses_text_route
-
-    return "torchscript" if uses_text_route(config) else "executorch-xnnpack"
+    """The runtime the compressed model ships for: ExecuTorch with the XNNPACK delegate, which
+    runs on every hardware class (x86 and aarch64)."""
+    del config
+    return "executorch-xnnpack"
 
 
 def output_names(config: Config) -> dict[str, str]:

@@ -17,11 +17,9 @@ __all__ = [
     "Plan",
     "compress",
     "make_plan",
-    "quantized_engine",
-    "save_compressed",
 ]
 
-_LAZY = {"CompressionResult", "compress", "quantized_engine", "save_compressed"}
+_LAZY = {"CompressionResult", "compress"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,16 +1,16 @@
-"""Dynamic INT8 Linear layers with one activation scale per token (``torch._int_mm`` kernels).
+"""Dynamic INT8 with one activation scale per token, as the runtime's kernels compute it.
 
-PyTorch's stock dynamic INT8 Linear quantizes a whole input tensor with one scale, so one token
-with a large activation (common after GELU in transformer FFNs) coarsens every other token, and a
-sentence's result depends on what it was batched with. Here each row of the input (each token of
-each sequence) gets its own symmetric scale ``max|x_row| / 127``; weights are INT8 per output
-channel, symmetric. The product runs in ``torch._int_mm`` (int8 × int8 → int32, exact), and is
-rescaled once: ``y = (q_x · q_Wᵀ) · s_x · s_W + b``. Every token's output depends on that token
-alone, so the evaluation batch size cannot flatter or hurt the result.
+XNNPACK's dynamic INT8 Linear (``qd8`` kernels, what ExecuTorch runs for a dynamically quantized
+Linear) quantizes each row of its input (each token of each sequence) on its own, asymmetric
+INT8 over the row's range including zero, and multiplies by INT8 weights quantized per output
+channel, symmetric in [-127, 127]. One token with a large activation (common after GELU in
+transformer FFNs) therefore coarsens no other token, and a sentence's result does not depend on
+what it was batched with. PT2E's graph for the same layer quantizes the whole tensor with one
+scale, so the planner's simulation uses `fake_quant_rows` instead: on the bundled text example it
+matches the lowered ``.pte`` to 5e-6, where the per-tensor graph is off by 0.14.
 
-Measured on all-MiniLM-L6-v2 (64 sentences padded to 128 tokens, all 37 Linear layers INT8): mean
-pooled cosine with FP32 ≥ 0.9949 for every sentence, against a median of 0.975 with the stock
-per-tensor dynamic INT8 (``bench/text_models.py`` reports the full figures).
+`quantize_per_token` puts the same numerics into an eager model, one layer at a time, for the
+planner's per-layer sensitivity (no kernel: the shipped file runs XNNPACK's).
 """
 
 from __future__ import annotations
@@ -22,50 +22,41 @@ from torch import nn
 
 from quantzero_ci.neuroquant.kinds import module_path
 
-METHOD = "dynamic-int8-per-token"
-QMAX = 127.0
+QMIN, QMAX = -128, 127  # activations: asymmetric INT8
+WEIGHT_MAX = 127.0  # weights: symmetric INT8 per output channel
+
+
+def fake_quant_rows(x: torch.Tensor) -> torch.Tensor:
+    """``x`` quantized to INT8 and back, one asymmetric scale per row (last dimension)."""
+    low = x.amin(-1, keepdim=True).clamp(max=0.0)
+    high = x.amax(-1, keepdim=True).clamp(min=0.0)
+    scale = ((high - low) / float(QMAX - QMIN)).clamp(min=1e-12)
+    zero = (QMIN - torch.round(low / scale)).clamp(QMIN, QMAX)
+    return (torch.clamp(torch.round(x / scale) + zero, QMIN, QMAX) - zero) * scale
+
+
+def fake_quant_weight(weight: torch.Tensor) -> torch.Tensor:
+    """``weight`` quantized to INT8 per output channel (symmetric) and back."""
+    scale = weight.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / WEIGHT_MAX
+    return torch.round(weight / scale).clamp(-WEIGHT_MAX, WEIGHT_MAX) * scale
 
 
 class PerTokenInt8Linear(nn.Module):
-    """An ``nn.Linear`` whose weights are INT8 and whose inputs are quantized per token."""
+    """An ``nn.Linear`` with the runtime's dynamic INT8 numerics (weights and inputs)."""
 
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
-        weight = linear.weight.detach().float()
-        scale = weight.abs().amax(dim=1).clamp(min=1e-12) / QMAX
-        q_weight = torch.round(weight / scale[:, None]).clamp(-QMAX, QMAX).to(torch.int8)
         self.in_features = linear.in_features
         self.out_features = linear.out_features
-        self.register_buffer("weight_int8_t", q_weight.t().contiguous())
-        self.register_buffer("weight_scale", scale)
+        self.register_buffer("weight", fake_quant_weight(linear.weight.detach().float()))
         bias = None if linear.bias is None else linear.bias.detach().float().clone()
         self.register_buffer("bias", bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Few passes over the activations: elementwise work, not the int8 product, dominates.
-        rows = x.reshape(-1, self.in_features).float()
-        # max|x| per row as max(max x, -min x): two vectorised reductions, no |x| copy.
-        peak = torch.maximum(rows.amax(dim=1, keepdim=True), -rows.amin(dim=1, keepdim=True))
-        peak = peak.clamp(min=1e-12)
-        q_rows = (rows * (QMAX / peak)).round_().to(torch.int8)  # |value| <= 127 by construction
-        out = torch._int_mm(q_rows, self.weight_int8_t).float().mul_(peak / QMAX)
-        if self.bias is not None:
-            out = torch.addcmul(self.bias, out, self.weight_scale)
-        else:
-            out = out.mul_(self.weight_scale)
-        return out.reshape([*x.shape[:-1], self.out_features]).to(x.dtype)
+        return nn.functional.linear(fake_quant_rows(x.float()), self.weight, self.bias).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, per-token INT8"
-
-
-def kernel_available() -> bool:
-    """Whether this torch build runs ``torch._int_mm`` on the CPU."""
-    try:
-        a = torch.ones((1, 8), dtype=torch.int8)
-        return int(torch._int_mm(a, a.t().contiguous())[0, 0]) == 8
-    except (AttributeError, RuntimeError, NotImplementedError):
-        return False
 
 
 def quantize_per_token(model: nn.Module, layers: Iterable[str]) -> None:

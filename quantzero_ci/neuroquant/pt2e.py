@@ -33,6 +33,7 @@ import torch
 from torch import fx, nn
 
 from quantzero_ci.errors import InputError, Terminated
+from quantzero_ci.neuroquant import pertoken
 
 LAYER_OPS = {
     torch.ops.aten.conv1d.default,
@@ -293,7 +294,40 @@ def layer_quantizer(
             _observe_after_clamps(model, config.output_activation)
             return model
 
+        def transform_for_annotation(self, model: fx.GraphModule) -> fx.GraphModule:
+            model = super().transform_for_annotation(model)
+            _keep_integer_constants(model)
+            return model
+
     return LayerQuantizer().set_global(config)
+
+
+def _keep_integer_constants(model: fx.GraphModule) -> None:
+    """Give integer arithmetic back its integer constants.
+
+    XNNPACKQuantizer turns every scalar operand of ``add``/``mul`` into a float tensor attribute
+    (torchao 0.18), which turns integer index arithmetic float (Hugging Face BERT's attention
+    mask: ``arange(T) + offset`` then indexes a tensor, and fails). A constant whose node computes
+    integers is cast back to that integer type."""
+    for node in model.graph.nodes:
+        value = node.meta.get("val")
+        if not isinstance(value, torch.Tensor) or value.dtype.is_floating_point:
+            continue
+        for arg in node.args:
+            if (
+                isinstance(arg, fx.Node)
+                and arg.op == "get_attr"
+                and "_tensor_constant" in arg.target
+            ):
+                constant = _fetch(model, str(arg.target))
+                if (
+                    isinstance(constant, torch.Tensor)
+                    and constant.numel() == 1
+                    and constant.dtype.is_floating_point
+                    and float(constant) == int(constant)
+                ):
+                    setattr(model, str(arg.target), constant.to(value.dtype))
+    model.recompile()
 
 
 def _observe_after_clamps(model: fx.GraphModule, spec: Any) -> None:
@@ -400,7 +434,10 @@ def prepare(exported: Exported, quantizer: Any) -> fx.GraphModule:
 
 
 def convert(
-    prepared: fx.GraphModule, all_layers: Collection[str], first_input: torch.Tensor
+    prepared: fx.GraphModule,
+    all_layers: Collection[str],
+    first_input: torch.Tensor,
+    dynamic_rows: bool = False,
 ) -> Built:
     """Convert a calibrated graph; ``first_input`` (one input) fills the weight observers."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
@@ -408,7 +445,7 @@ def convert(
     with _quiet(), torch.no_grad():
         prepared(first_input)
         reference = convert_pt2e(prepared)
-    simulated = simulate(reference)
+    simulated = simulate(reference, dynamic_rows)
     return Built(reference, simulated, frozenset(int8_weight_layers(reference, all_layers)))
 
 
@@ -429,9 +466,12 @@ def int8_weight_layers(graph_module: fx.GraphModule, all_layers: Collection[str]
     return found
 
 
-def simulate(reference: fx.GraphModule) -> fx.GraphModule:
+def simulate(reference: fx.GraphModule, dynamic_rows: bool = False) -> fx.GraphModule:
     """A copy of ``reference`` with the same numerics and fewer passes: per-channel weights
-    dequantized once into constants, each quantize → dequantize pair one fake-quantize."""
+    dequantized once into constants, each quantize → dequantize pair one fake-quantize.
+
+    ``dynamic_rows``: the runtime quantizes dynamic activations one row (token) at a time, not
+    with the graph's one scale per tensor; each dynamic chain becomes ``fake_quant_rows``."""
     gm = copy.deepcopy(reference)
     graph = gm.graph
     for node in list(graph.nodes):
@@ -454,6 +494,12 @@ def simulate(reference: fx.GraphModule) -> fx.GraphModule:
                 continue
             x, scale, zero, qmin, qmax = source.args[:5]
             if any(isinstance(v, fx.Node) for v in (scale, zero)):
+                if not dynamic_rows:  # a dynamic chain: run the graph's own ops
+                    continue
+                with graph.inserting_before(node):  # the runtime's per-row numerics
+                    fake = graph.call_function(pertoken.fake_quant_rows, (x,))
+                node.replace_all_uses_with(fake)
+                graph.erase_node(node)
                 continue
             with graph.inserting_before(node):
                 fake = graph.call_function(

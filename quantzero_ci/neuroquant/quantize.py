@@ -10,7 +10,7 @@ Routes, named by ``CompressionResult.method``:
 
 - ``static-int8-pt2e``: calibration data given; INT8 layers quantized statically (per-channel
   weights, per-tensor activations observed over the calibration inputs).
-- ``dynamic-int8-pt2e``: no calibration data; Linear layers planned INT8 run weights-only
+- ``dynamic-int8-pt2e``: no calibration data, or the text route; Linear layers planned INT8 run
   dynamic INT8, every other layer FP32.
 - ``fp32``: nothing to quantize; the FP32 model still ships in the runtime.
 
@@ -63,8 +63,12 @@ class Engine:
         calibration: Sequence[torch.Tensor] | None,
         runtime: Runtime,
         max_batch: int,
+        dynamic_by_choice: bool = False,
     ) -> None:
+        """``calibration`` None: dynamic INT8 (Linear layers only), because no calibration data
+        was given or, with ``dynamic_by_choice``, because the planner's route chose it."""
         self.model = model
+        self.dynamic_by_choice = dynamic_by_choice
         if runtime.static_quantizer is None:
             raise ValueError(f"runtime {runtime.name} has no PT2E quantizer to build plans with")
         self.runtime = runtime
@@ -130,7 +134,7 @@ class Engine:
             assert self.runtime.dynamic_quantizer is not None
             quantizer = self.runtime.dynamic_quantizer(int8, layers)
             prepared = pt2e.prepare(self.exported, quantizer)
-        built = pt2e.convert(prepared, layers, self._first)
+        built = pt2e.convert(prepared, layers, self._first, self.runtime.dynamic_rows)
         self.demoted = frozenset(getattr(quantizer, "demoted", frozenset()))
         applied_plan = _applied(
             plan, built.int8_layers, self.runtime, self.calibrated, self._modules, self.demoted
@@ -140,7 +144,9 @@ class Engine:
             plan=applied_plan,
             method=method,
             runtime=self.runtime.name,
-            notes=tuple(_notes(applied_plan, self.runtime, self.calibrated)),
+            notes=tuple(
+                _notes(applied_plan, self.runtime, self.calibrated, self.dynamic_by_choice)
+            ),
             reference=built.reference,
         )
 
@@ -151,7 +157,9 @@ class Engine:
             plan=applied_plan,
             method=FP32,
             runtime=self.runtime.name,
-            notes=tuple(_notes(applied_plan, self.runtime, self.calibrated)),
+            notes=tuple(
+                _notes(applied_plan, self.runtime, self.calibrated, self.dynamic_by_choice)
+            ),
             reference=self.exported.module(),
         )
 
@@ -221,7 +229,7 @@ def _why_fp32(
     )
 
 
-def _notes(plan: Plan, runtime: Runtime, calibrated: bool) -> list[str]:
+def _notes(plan: Plan, runtime: Runtime, calibrated: bool, by_choice: bool = False) -> list[str]:
     notes = []
     unrun = [d for d in plan.layers if d.planned not in runtime.runs_precisions]
     if unrun:
@@ -234,14 +242,18 @@ def _notes(plan: Plan, runtime: Runtime, calibrated: bool) -> list[str]:
         dynamic = [d for d in plan.layers if d.applied == "INT8"]
         convs = [d for d in plan.layers if d.planned == "INT8" and d.applied != "INT8"]
         parts = []
+        scales = "per token" if runtime.dynamic_rows else "per tensor"
         if dynamic:
-            parts.append(f"{_count(dynamic, 'Linear layer')} ran weights-only dynamic INT8")
+            parts.append(
+                f"{_count(dynamic, 'Linear layer')} ran dynamic INT8 (INT8 weights per output "
+                f"channel, activations quantized {scales} at run time)"
+            )
         if convs:
             parts.append(
                 f"{_count(convs, 'other layer')} planned INT8 ran FP32, because static INT8 "
                 "needs activation ranges from calibration data"
             )
-        if parts:
+        if parts and not by_choice:  # the route that chose dynamic INT8 describes it itself
             notes.append("No calibration data: " + ", and ".join(parts) + ".")
     lost = [
         d

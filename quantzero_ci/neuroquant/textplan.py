@@ -5,17 +5,19 @@ integers and an embedding has no classes. For a model with named integer inputs,
 measure other than ``top1``, ``auto`` takes this documented route instead:
 
 1. Every ``nn.Linear`` layer whose estimated time on the deployment hardware falls with INT8 is
-   planned INT8 and quantized with dynamic INT8, one activation scale per token
-   (`neuroquant.pertoken`; PyTorch's per-tensor dynamic INT8 where ``torch._int_mm`` is missing);
-   embeddings, LayerNorm, softmax and attention matmuls stay FP32 (their INT8 kernels would need
-   static ranges and buy little on CPU).
+   planned INT8 and quantized by the runtime's PT2E quantizer with dynamic INT8 (XNNPACK: INT8
+   weights per output channel, activations quantized per token at run time); embeddings,
+   LayerNorm, softmax and attention matmuls stay FP32 (their INT8 kernels would need static ranges
+   and buy little on CPU). The model is captured once (``torch.export``) and each plan is built on
+   that capture and checked on its simulation, which computes what the runtime's kernels compute
+   (`neuroquant.pertoken`); the chosen plan is lowered once, into the file that ships.
 2. The plan is checked on every calibration input (dynamic INT8 observes none, so none is
    needed for ranges; the image route keeps half apart for that) with the configured measure,
    against the target plus one standard error (``auto.planning_aim``: a few planning inputs
-   scatter); FP32 runs once for all checks. When it misses, the Linear layers whose INT8 alone moves the output most (relative error on up to 16
-   planning inputs, measured only after a miss) are raised back to FP32, an eighth of them at a
-   time, until the planning score reaches the target (or none is left). The evaluation inputs
-   decide nothing.
+   scatter); FP32 runs once for all checks. When it misses, the Linear layers whose INT8 alone
+   moves the output most (relative error on up to 16 planning inputs, measured only after a miss)
+   are raised back to FP32, an eighth of them at a time, until the planning score reaches the
+   target (or none is left). The evaluation inputs decide nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from quantzero_ci.neuroquant import pertoken
 from quantzero_ci.neuroquant.kinds import module_path
 from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest
 from quantzero_ci.neuroquant.policy import LayerDecision, Plan
+from quantzero_ci.neuroquant.quantize import DYNAMIC, Engine
 
 Score = Callable[[torch.Tensor, nn.Module, Sequence[torch.Tensor]], float]
 ROUTE = "dynamic-int8-linear"
@@ -47,33 +50,23 @@ NOTE = (
     "consistency measure on the calibration inputs; the evaluation inputs "
     "decided nothing."
 )
-PER_TOKEN_KERNEL = (
+KERNEL = (
     "weights INT8 per output channel, activations INT8 with one scale per token, computed at run "
-    "time; int8×int8→int32 products in torch._int_mm"
-)
-NO_KERNEL = (
-    "this torch build has no CPU torch._int_mm for per-token INT8, so every Linear layer stays FP32"
+    "time by the runtime's kernels"
 )
 
 
 def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
-    """Plan and build the dynamic INT8 Linear model; see the module docstring."""
-    from quantzero_ci.neuroquant.quantize import CompressionResult
-    from quantzero_ci.runtimes.torchscript import NAME as TORCHSCRIPT
-
+    """Plan, build and check the dynamic INT8 Linear model; see the module docstring."""
     start = time.perf_counter()
-    per_token = pertoken.kernel_available()
     modules = dict(request.model.named_modules())
     layers = request.profile.layers
-    candidates = (
-        [
-            layer.name
-            for layer in layers
-            if type(modules.get(module_path(layer.name))) is nn.Linear and _pays(layer, request)
-        ]
-        if per_token
-        else []
-    )
+    candidates = [
+        layer.name
+        for layer in layers
+        if type(modules.get(module_path(layer.name))) is nn.Linear and _pays(layer, request)
+    ]
+    engine = Engine(request.model, request.example, None, request.runtime, request.max_batch, True)
     planning = list(request.calibration or [])  # dynamic INT8 observes none: all can judge
     reference = outputs_of(request.model, planning) if planning else None
     planning_inputs = sum(int(b.shape[0]) for b in planning)
@@ -83,19 +76,17 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
     step = max(1, len(candidates) // STEPS)
     errors: dict[str, float] | None = None
     while True:
-        model = _build(request.model, chosen, request.backend, per_token)
-        value = None if reference is None else float(score(reference, model, planning))
+        plan = _plan(layers, set(candidates), set(chosen), request)
+        result = engine.build(plan)
+        value = None if reference is None else float(score(reference, result.model, planning))
         rounds.append({"int8_layers": len(chosen), "planning_score": value})
         if value is None or value >= aim or not chosen:
             break
         if errors is None:  # least sensitive first; measured only once a plan misses
-            errors = _errors(request.model, candidates, planning, request.backend, per_token)
+            errors = _errors(request.model, candidates, planning)
             chosen.sort(key=errors.__getitem__)
         chosen = chosen[:-step] if len(chosen) > step else []
-    chosen = [n for n in candidates if n in set(chosen)]
-    plan = _plan(layers, set(candidates), set(chosen), request)
-    definition = NOTE.format(kernel=PER_TOKEN_KERNEL)
-    notes = [] if per_token else [f"Not quantized: {NO_KERNEL}."]
+    notes = []
     if value is not None and value < aim:
         notes.append(
             f"No set of dynamic INT8 Linear layers reached {aim:.3g} (the target "
@@ -107,7 +98,7 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
     info = {
         "name": AUTO_MODE,
         "route": ROUTE,
-        "kernel": pertoken.METHOD,
+        "kernel": DYNAMIC,
         "measure": measure,
         "target_pcs": request.target_pcs,
         "aim_pcs": aim,
@@ -117,24 +108,20 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
         "candidates": len(candidates),
         "rounds": rounds,
         "seconds": time.perf_counter() - start,
-        "definition": definition,
+        "definition": NOTE.format(kernel=KERNEL),
     }
-    result = CompressionResult(
-        model=model,
-        plan=plan,
-        method=pertoken.METHOD,
-        runtime=TORCHSCRIPT,
-        notes=(),
+    return Planned(
+        plan=result.plan,
+        compressed=result,
+        engine=engine,
+        observe_inputs=0,
+        info=info,
+        notes=tuple(notes),
     )
-    return Planned(plan=plan, compressed=result, observe_inputs=0, info=info, notes=tuple(notes))
 
 
 def _errors(
-    model: nn.Module,
-    layers: Sequence[str],
-    planning: Sequence[torch.Tensor],
-    backend: str,
-    per_token: bool,
+    model: nn.Module, layers: Sequence[str], planning: Sequence[torch.Tensor]
 ) -> dict[str, float]:
     """Each layer's relative output error with it alone in INT8 (a few planning inputs)."""
     probe = torch.cat(list(planning))[:SENSITIVITY_INPUTS]
@@ -149,7 +136,7 @@ def _errors(
             owner = modules[parent] if parent else model
             original = modules[path]
             holder = nn.Sequential(copy.deepcopy(original))
-            _quantize(holder, ["0"], backend, per_token)
+            pertoken.quantize_per_token(holder, ["0"])
             setattr(owner, child, holder[0])
             try:
                 errors[name] = float((model(probe).float() - reference).norm()) / scale
@@ -166,18 +153,6 @@ def _pays(layer: Any, request: PlanRequest) -> bool:
         return nominal_layer_seconds(work, request.hardware)
 
     return seconds("INT8") < seconds("FP32")
-
-
-def _build(model: nn.Module, layers: Sequence[str], backend: str, per_token: bool) -> nn.Module:
-    work = copy.deepcopy(model).eval()
-    _quantize(work, [module_path(name) for name in layers], backend, per_token)
-    return work
-
-
-def _quantize(model: nn.Module, paths: Sequence[str], backend: str, per_token: bool) -> None:
-    del backend, per_token  # one kernel: per-token dynamic INT8 (callers check kernel_available)
-    with torch.no_grad():
-        pertoken.quantize_per_token(model, paths)
 
 
 def _plan(

@@ -32,11 +32,12 @@ class Runtime:
     format: str  # the certificate's compressed_model.format
     version: Callable[[], str]
     static_quantizer: Callable[[Any, Any], Any] | None  # (int8 layers, all layers) → PT2E quantizer
-    dynamic_quantizer: Callable[[Any, Any], Any] | None  # weights-only INT8 without calibration
+    dynamic_quantizer: Callable[[Any, Any], Any] | None  # dynamic INT8 Linear, no calibration
     lower: Callable[[Any, Any, int, Path], None]  # (model, example batch, max batch, path) → file
     load: Callable[[Path], Program]
     load_line: Callable[[str], str]  # file name → one line of Python that defines `model`
     runs_precisions: frozenset[str]  # what its kernels run; other planned precisions run FP32
+    dynamic_rows: bool = False  # dynamic INT8 activations take one scale per row (per token)
 
 
 _RUNTIMES: dict[str, Runtime] = {}
@@ -66,4 +67,4 @@ def runtime_names() -> tuple[str, ...]:
 
 def _load() -> None:
     if not _RUNTIMES:
-        from quantzero_ci.runtimes import executorch_xnnpack, torchscript  # noqa: F401
+        from quantzero_ci.runtimes import executorch_xnnpack  # noqa: F401

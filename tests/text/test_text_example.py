@@ -14,7 +14,7 @@ from tests.test_cli_e2e import ROOT, quantzero
 EXAMPLE = ROOT / "examples" / "text-topics"
 
 
-def test_text_example_passes_with_per_token_int8_linears(tmp_path: Path) -> None:
+def test_text_example_passes_with_per_token_int8_linears_in_executorch(tmp_path: Path) -> None:
     work = tmp_path / "text-topics"
     shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("quantzero-out", "__pycache__"))
     before = {p.name: p.read_bytes() for p in work.iterdir() if p.is_file()}
@@ -22,7 +22,7 @@ def test_text_example_passes_with_per_token_int8_linears(tmp_path: Path) -> None
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     report = json.loads((work / "quantzero-out" / "certificate.json").read_text())
-    assert report["compression"]["method"] == "dynamic-int8-per-token"
+    assert report["compression"]["method"] == "dynamic-int8-pt2e"
     assert report["model"]["inputs"]["sequence_length"] == 32
     assert report["accuracy"]["n"] == 400 and report["consistency"]["n"] == 400
     applied = {layer["kind"]: set() for layer in report["compression"]["layers"]}
@@ -30,8 +30,10 @@ def test_text_example_passes_with_per_token_int8_linears(tmp_path: Path) -> None
         applied[layer["kind"]].add(layer["applied"])
     assert applied["Linear"] == {"INT8"} and applied["Embedding"] == {"FP32"}
     assert report["decision"]["passed"]
+    assert report["compressed_model"]["runtime"]["name"] == "executorch-xnnpack"
+    assert (work / "quantzero-out" / "model.compressed.pte").is_file()
     comment = (work / "quantzero-out" / "comment.md").read_text()
-    assert "memory-bound" in comment and "dynamic-int8-per-token" in comment
+    assert "memory-bound" in comment and "dynamic-int8-pt2e" in comment
     assert {p.name: p.read_bytes() for p in work.iterdir() if p.is_file()} == before
 
 

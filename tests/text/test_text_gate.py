@@ -33,7 +33,7 @@ def test_gate_measures(text_project, consistency, output, unit) -> None:
     )
     assert 0.9 <= c["pcs"] <= 1.0 and c["matches"] <= c["n"]
     assert report["compression"]["planner"]["route"] == "dynamic-int8-linear"
-    assert report["compression"]["method"] == "dynamic-int8-per-token"
+    assert report["compression"]["method"] == "dynamic-int8-pt2e"
     int8 = [x for x in report["compression"]["layers"] if x["applied"] == "INT8"]
     assert int8 and all(x["kind"] == "Linear" for x in int8)
     assert report["carbon"]["reduction_pct"] > 0
