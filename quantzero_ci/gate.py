@@ -463,11 +463,14 @@ def _require_finite_example(model: Any, example: Any, field: str) -> None:
 def _slower_warning(latency1: Mapping[str, Any], deployment_backend: str) -> str | None:
     """A warning when the compressed model is measurably slower on a runner of the same kernel
     family as the deployment class (beyond 10%, the timing noise of a shared runner)."""
+    from quantzero_ci.formatting import speed_change
+
     speedup = latency1.get("speedup")
     if speedup is None or speedup >= 0.9 or latency1.get("runner") != deployment_backend:
         return None
     return (
-        f"The compressed model ran {1 / speedup:.2f}× slower than FP32 at batch 1 on this "
+        f"The compressed model ran {speed_change(latency1['fp32_ms'], latency1['compressed_ms'])} "
+        "than FP32 at batch 1 on this "
         f"runner, which uses the same {deployment_backend} kernel family as the deployment "
         "class: the estimated saving may not materialise. Check the plan's BF16 and INT8 layers."
     )

@@ -15,7 +15,13 @@ from typing import Any
 import jinja2
 
 from quantzero_ci.carbon.section import memory_bound_text
-from quantzero_ci.formatting import human_bytes, milliseconds, percent, significant
+from quantzero_ci.formatting import (
+    human_bytes,
+    milliseconds,
+    percent,
+    significant,
+    speed_change,
+)
 from quantzero_ci.mdsafe import escape_markdown
 from quantzero_ci.precisions import NAMES
 
@@ -41,7 +47,12 @@ def _environment() -> jinja2.Environment:
         finalize=escape_markdown,  # every value is inert text: a fork's report cannot inject markup
     )
     env.filters.update(
-        sig=significant, pct=percent, size=human_bytes, ms=milliseconds, md=escape_markdown
+        sig=significant,
+        pct=percent,
+        size=human_bytes,
+        ms=milliseconds,
+        md=escape_markdown,
+        speed=speed_change,
     )
     return env
 

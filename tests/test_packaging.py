@@ -16,9 +16,13 @@ def test_wheel_builds_without_ignored_package_warning_and_ships_the_grid_data(tm
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for folder in ("quantzero_ci", "templates"):
-        shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
+    # "templates" inside the package is a developer's local link, never part of the source tree
+    shutil.copytree(
+        ROOT / "quantzero_ci",
+        source / "quantzero_ci",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "templates"),
+    )
+    shutil.copytree(ROOT / "templates", source / "templates")
     out = tmp_path / "wheel"
     result = subprocess.run(
         [

@@ -11,7 +11,7 @@ from typing import Any
 from quantzero_ci.carbon.section import memory_bound_text
 from quantzero_ci.certificate.layout import GREEN, RED, Styles, heading, table, together
 from quantzero_ci.certificate.text import NOT_MEASURED, ci, count, get, mono, num, safe
-from quantzero_ci.formatting import human_bytes, percent
+from quantzero_ci.formatting import human_bytes, percent, speed_change
 
 
 def verdict(report: Mapping[str, Any], styles: Styles, width: float) -> list[Any]:
@@ -209,7 +209,7 @@ def size_latency(report: Mapping[str, Any], styles: Styles, width: float) -> lis
     size, latency = get(report, "size", {}), get(report, "latency", {})
     ratio = size.get("ratio")
     before_ms, after_ms = latency.get("before_ms"), latency.get("after_ms")
-    speedup = f"{before_ms / after_ms:.2f}× faster" if before_ms and after_ms else ""
+    speedup = speed_change(before_ms, after_ms)
     rows = [
         ("", "Before", "After", "Change"),
         (
