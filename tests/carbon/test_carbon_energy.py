@@ -183,3 +183,29 @@ def test_annual_kg() -> None:
     assert math.isclose(annual_kg(2.0, 0, 5), 0.0)
     with pytest.raises(InputError, match="inferences per day"):
         annual_kg(2.0, -1, 1)
+
+
+def _mixed() -> tuple[list[LayerWork], list[LayerWork]]:
+    before = [_compute_layer("FP32", "a"), _compute_layer("FP32", "b"), _memory_layer("FP32")]
+    after = [_compute_layer("INT8", "a"), _compute_layer("BF16", "b"), _memory_layer("INT8")]
+    return before, after
+
+
+def test_factors_are_drawn_and_applied_by_precision_name(monkeypatch) -> None:
+    """No precision's factor depends on where it sits in a table (issue 17): reordering the
+    precision names the energy module iterates changes no figure, interval included."""
+    import numpy as np
+
+    from quantzero_ci.carbon import energy
+
+    before, after = _mixed()
+    expected = compare(before, after, TOY, GRID, samples=500).to_dict()
+    monkeypatch.setattr(energy, "PRECISIONS", tuple(reversed(energy.PRECISIONS)))
+    assert compare(before, after, TOY, GRID, samples=500).to_dict() == expected
+
+    draws = energy.draw_hardware(TOY, np.random.Generator(np.random.PCG64(1)), 2000)
+    assert set(draws.factors) == set(PRECISIONS)
+    assert np.all(draws.factors["FP32"] == 1.0)
+    for name in ("INT8", "BF16"):
+        median = float(np.median(draws.factors[name]))
+        assert median == pytest.approx(TOY.factor(name).value, rel=0.05)
