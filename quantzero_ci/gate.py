@@ -386,6 +386,7 @@ def _run(
             "min_carbon_reduction_pct": config.gate.min_carbon_reduction_pct,
             "min_pcs": config.gate.min_pcs,
             "pcs_decides_on": config.gate.pcs_decides_on,
+            "decide_on": config.gate.decide_on,
             "max_accuracy_drop_pp": config.gate.max_accuracy_drop_pp,
             "max_carbon_increase_pct": config.gate.max_carbon_increase_pct,
         },

@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 
 from quantzero_ci.carbon.section import memory_bound_text
+from quantzero_ci.decide import decided_on_text
 from quantzero_ci.formatting import (
     human_bytes,
     milliseconds,
@@ -68,6 +69,11 @@ def _context(report: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "r": report,
         "memory_bound": memory_bound_text(report),
+        "decided_on": decided_on_text(report),
+        "pcs_decided_on": next(
+            (c.get("decided_on") for c in report.get("checks") or [] if c.get("name") == "pcs"),
+            None,
+        ),
         "precision_rows": [
             {"precision": p, "layers": counts.get(p, 0), "flop_share": shares.get(p, 0.0) * 100}
             for p in NAMES

@@ -11,6 +11,7 @@ from typing import Any
 from quantzero_ci.carbon.section import memory_bound_text
 from quantzero_ci.certificate.layout import GREEN, RED, Styles, heading, table, together
 from quantzero_ci.certificate.text import NOT_MEASURED, ci, count, get, mono, num, safe
+from quantzero_ci.decide import decided_on_text
 from quantzero_ci.formatting import human_bytes, percent, speed_change
 
 
@@ -67,6 +68,7 @@ def verdict(report: Mapping[str, Any], styles: Styles, width: float) -> list[Any
         Paragraph(safe(decision.get("summary", "")), styles.body),
         table(rows, [width * f for f in (0.34, 0.17, 0.2, 0.17, 0.12)], styles),
         Spacer(1, 3),
+        *([Paragraph(safe(basis), styles.small)] if (basis := decided_on_text(report)) else []),
         Paragraph(sig, styles.small),
         Paragraph(
             f"Certificate hash (SHA-256 of the canonical signed payload): "
