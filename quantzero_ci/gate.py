@@ -412,6 +412,16 @@ def _run(
     report["compression"]["saving_split"] = saving_split(
         runtime.name, comparison.reduction_pct, hardware
     )
+    from quantzero_ci.carbon.evidence import measured_reduction
+
+    report["latency"]["measured_reduction"] = measured_reduction(
+        hardware.key,
+        latency1.get("runner"),
+        latency1,
+        report["latency"],
+        comparison.reduction_pct,
+        comparison.reduction_ci95,
+    )
     return report
 
 

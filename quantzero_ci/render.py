@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from quantzero_ci.carbon.evidence import interval_text
 from quantzero_ci.carbon.section import memory_bound_text
 from quantzero_ci.decide import decided_on_text
 from quantzero_ci.formatting import (
@@ -70,6 +71,7 @@ def _context(report: Mapping[str, Any]) -> dict[str, Any]:
         "r": report,
         "memory_bound": memory_bound_text(report),
         "decided_on": decided_on_text(report),
+        "interval_note": interval_text(report["carbon"], report["deployment"]["hardware"]["name"]),
         "pcs_decided_on": next(
             (c.get("decided_on") for c in report.get("checks") or [] if c.get("name") == "pcs"),
             None,
