@@ -209,3 +209,24 @@ def test_factors_are_drawn_and_applied_by_precision_name(monkeypatch) -> None:
     for name in ("INT8", "BF16"):
         median = float(np.median(draws.factors[name]))
         assert median == pytest.approx(TOY.factor(name).value, rel=0.05)
+
+
+def test_reduction_interval_comes_from_shared_draws_and_is_not_widened_by_what_cancels() -> None:
+    """Power and grid intensity scale before and after alike, so however uncertain they are the
+    reduction's interval is unchanged; throughput cancels too when every layer is
+    compute-bound. Only the precision factors (and, for memory-bound layers, the balance of
+    throughput against bandwidth) widen it."""
+    import dataclasses
+
+    before = [_compute_layer("FP32", "a"), _compute_layer("FP32", "b")]
+    after = [_compute_layer("INT8", "a"), _compute_layer("FP32", "b")]
+    base = compare(before, after, TOY, GRID, samples=2000)
+    vague = dataclasses.replace(TOY, watts=_c(5.0, 0.9), fp32_gflops=_c(10.0, 0.9))
+    vague_grid = dataclasses.replace(GRID, rel_sigma=0.9)
+    again = compare(before, after, vague, vague_grid, samples=2000)
+    # the same draws in the same order: only the cancelling coefficients' spread changed
+    assert again.reduction_ci95 == pytest.approx(base.reduction_ci95, rel=1e-9)
+    assert again.before_ci95[1] / again.before_ci95[0] > base.before_ci95[1] / base.before_ci95[0]
+    exact = dataclasses.replace(TOY, int8_factor=_c(4.0, 0.0))
+    fixed = compare(before, after, exact, vague_grid, samples=2000)
+    assert fixed.reduction_ci95 == pytest.approx((fixed.reduction_pct,) * 2, rel=1e-9)
