@@ -331,6 +331,9 @@ def _run(
         )
         carbon = _carbon_section(comparison, config, grid)
         carbon["memory_bound"] = energy.memory_bound_layers(shipped_works, hardware)
+        from quantzero_ci.carbon.section import layer_carbon
+
+        carbon["layers"] = layer_carbon(profile.layers, applied, hardware, grid.g_per_kwh)
         advice = _advice(planned, verification.pcs, target_pcs, profile, applied, hardware, grid)
         baseline_section = _baseline_section(baseline, comparison.before.g_per_1000_inferences)
     from quantzero_ci.carbon import grid as grid_module

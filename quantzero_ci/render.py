@@ -81,6 +81,8 @@ def _context(report: Mapping[str, Any]) -> dict[str, Any]:
             for p in NAMES
         ],
         "changed_layers": [layer for layer in layers if layer["applied"] != layer["planned"]],
+        "layer_carbon": {row["name"]: row for row in report.get("carbon", {}).get("layers") or []},
+        "base_layers": (report.get("baseline") or {}).get("layers") or {},
     }
 
 

@@ -230,3 +230,22 @@ def test_reduction_interval_comes_from_shared_draws_and_is_not_widened_by_what_c
     exact = dataclasses.replace(TOY, int8_factor=_c(4.0, 0.0))
     fixed = compare(before, after, exact, vague_grid, samples=2000)
     assert fixed.reduction_ci95 == pytest.approx((fixed.reduction_pct,) * 2, rel=1e-9)
+
+
+def test_layer_carbon_adds_up_to_the_point_figures() -> None:
+    from quantzero_ci.carbon.section import layer_carbon
+
+    layers = [
+        {"name": n, "flops": f, "weight_bytes": w, "activation_bytes": a}
+        for n, f, w, a in (("conv", 10**9, 600_000, 400_000), ("embed", 10**6, 9 * 10**8, 10**8))
+    ]
+    applied = {"conv": "INT8", "embed": "BF16"}
+    rows = layer_carbon(layers, applied, TOY, GRID.g_per_kwh)
+    from quantzero_ci.carbon.section import layer_works
+
+    before = point_estimate(layer_works(layers, lambda n: "FP32"), TOY, GRID.g_per_kwh)
+    after = point_estimate(layer_works(layers, applied.__getitem__), TOY, GRID.g_per_kwh)
+    assert math.fsum(r["before_g"] for r in rows) == pytest.approx(before.g_per_1000_inferences)
+    assert math.fsum(r["after_g"] for r in rows) == pytest.approx(after.g_per_1000_inferences)
+    assert [r["precision"] for r in rows] == ["INT8", "BF16"]
+    assert all(r["after_g"] < r["before_g"] for r in rows)
