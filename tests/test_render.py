@@ -38,7 +38,8 @@ def test_comment_shows_verdict_figures_checks_and_plan(report):
     assert f"{report['consistency']['matches']}/{report['consistency']['n']}" in comment
     for check in report["checks"]:
         assert f"| {check['label']} |" in comment
-    assert "| INT8 | 2 |" in comment
+    int8 = sum(layer["applied"] == "INT8" for layer in report["compression"]["layers"])
+    assert f"| INT8 | {int8} |" in comment
     assert "not measured" not in comment
 
 
