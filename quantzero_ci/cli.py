@@ -234,6 +234,35 @@ def hardware_command(as_json: bool) -> None:
             f"{hw.key:<16} {hw.fp32_gflops.value:>8g} {hw.watts.value:>6g} {hw.int8_factor.value:>6g} "
             f"{hw.bf16_factor.value:>6g} {hw.memory_gbps.value:>6g}  {hw.name}"
         )
+    echo("")
+    echo(hardware_sources_text(classes))
+
+
+_COEFFICIENT_LABELS = (
+    ("fp32_gflops", "GFLOP/s"),
+    ("watts", "W"),
+    ("int8_factor", "INT8×"),
+    ("bf16_factor", "BF16×"),
+    ("memory_gbps", "GB/s"),
+)
+
+
+def hardware_sources_text(classes: list) -> str:
+    """Every coefficient of every class with its 1σ, its basis (measured, specified or
+    nominal) and its source, then the table's note."""
+    from quantzero_ci.carbon.hardware import TABLE_NOTE
+
+    lines = []
+    for hw in classes:
+        lines.append(f"{hw.key} ({hw.name})")
+        for field, label in _COEFFICIENT_LABELS:
+            c = getattr(hw, field)
+            lines.append(
+                f"  {label:<8} {c.value:>7g}  1σ {c.rel_sigma:>4.0%}  {c.basis:<9}  {c.source}"
+            )
+    lines.append("")
+    lines.append(TABLE_NOTE)
+    return "\n".join(lines)
 
 
 @main.command("countries")

@@ -36,6 +36,7 @@ INPUT_DTYPES = ("int64", "int32", "int16", "int8", "uint8", "bool", "float32", "
 MEASURES = ("top1", "token-top1", "cosine", "neighbours")
 POOLINGS = ("mean", "cls", "none")
 PCS_DECIDES_ON = ("point", "lower_bound")
+DECIDE_ON = ("estimate", "lower_bound")
 TOP_LEVEL_KEYS = {
     "consistency",
     "version",
@@ -120,6 +121,8 @@ class GateConfig:
     max_accuracy_drop_pp: float | None = None
     max_carbon_increase_pct: float | None = None
     pcs_decides_on: str = "point"  # or "lower_bound": the 95% Wilson interval's lower end
+    # "estimate" or "lower_bound": carbon reduction and PCS both decide on their 95% lower end
+    decide_on: str = "estimate"
 
 
 @dataclass(frozen=True)
@@ -661,9 +664,19 @@ def _gate(section: dict[str, Any]) -> GateConfig:
             "max_accuracy_drop_pp",
             "max_carbon_increase_pct",
             "pcs_decides_on",
+            "decide_on",
         },
     )
     defaults = GateConfig()
+    decide_on = str(section.get("decide_on", defaults.decide_on)).strip()
+    decide_on = decide_on.replace("-", "_").replace(" ", "_")
+    if decide_on not in DECIDE_ON:
+        raise ConfigError(
+            "gate.decide_on",
+            f"{quote(section.get('decide_on'))} is not one of {', '.join(DECIDE_ON)}",
+            "Use estimate (the carbon estimate and the measured PCS) or lower_bound (the lower "
+            "end of each one's 95% interval).",
+        )
     decides_on = str(section.get("pcs_decides_on", defaults.pcs_decides_on)).strip()
     decides_on = decides_on.replace("-", "_").replace(" ", "_")
     if decides_on not in PCS_DECIDES_ON:
@@ -692,6 +705,7 @@ def _gate(section: dict[str, Any]) -> GateConfig:
         max_accuracy_drop_pp=optional("max_accuracy_drop_pp", 0.0, 100.0),
         max_carbon_increase_pct=optional("max_carbon_increase_pct", 0.0, 10_000.0),
         pcs_decides_on=decides_on,
+        decide_on=decide_on,
     )
 
 

@@ -57,3 +57,24 @@ def human_bytes(value: Any, *, exact: bool = False) -> str:
 def milliseconds(value: Any) -> str:
     """Milliseconds with three significant figures."""
     return NOT_MEASURED if value is None else f"{significant(value)} ms"
+
+
+def speed_change(before: Any, after: Any) -> str:
+    """A measured speed change as a reader reads it, from the time before and after.
+
+    "1.8× faster" from 10% faster up, "4% faster" below that, "3% slower" for a slowdown under
+    2×, "2.5× slower" beyond; "the same speed" when the times agree to 0.5%. Empty when either
+    time is missing or not positive (nothing measured, nothing said).
+    """
+    if before is None or after is None or not (float(before) > 0 and float(after) > 0):
+        return ""
+    ratio = float(before) / float(after)  # > 1: the compressed model is faster
+    if ratio >= 1.1:
+        return f"{significant(ratio, 2)}× faster"
+    if ratio >= 1.0:
+        saved = (1.0 - 1.0 / ratio) * 100.0
+        return "the same speed" if saved < 0.5 else f"{saved:.0f}% faster"
+    longer = (1.0 / ratio - 1.0) * 100.0
+    if longer < 0.5:
+        return "the same speed"
+    return f"{significant(1.0 / ratio, 2)}× slower" if longer >= 100.0 else f"{longer:.0f}% slower"

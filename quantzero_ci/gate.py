@@ -330,6 +330,9 @@ def _run(
         )
         carbon = _carbon_section(comparison, config, grid)
         carbon["memory_bound"] = energy.memory_bound_layers(shipped_works, hardware)
+        from quantzero_ci.carbon.section import layer_carbon
+
+        carbon["layers"] = layer_carbon(profile.layers, applied, hardware, grid.g_per_kwh)
         advice = _advice(planned, verification.pcs, target_pcs, profile, applied, hardware, grid)
         baseline_section = _baseline_section(baseline, comparison.before.g_per_1000_inferences)
     from quantzero_ci.carbon import grid as grid_module
@@ -385,6 +388,7 @@ def _run(
             "min_carbon_reduction_pct": config.gate.min_carbon_reduction_pct,
             "min_pcs": config.gate.min_pcs,
             "pcs_decides_on": config.gate.pcs_decides_on,
+            "decide_on": config.gate.decide_on,
             "max_accuracy_drop_pp": config.gate.max_accuracy_drop_pp,
             "max_carbon_increase_pct": config.gate.max_carbon_increase_pct,
         },
@@ -409,6 +413,16 @@ def _run(
         report["compression"]["build_seconds"] = {k: round(v, 3) for k, v in engine.seconds.items()}
     report["compression"]["saving_split"] = saving_split(
         runtime.name, comparison.reduction_pct, hardware
+    )
+    from quantzero_ci.carbon.evidence import measured_reduction
+
+    report["latency"]["measured_reduction"] = measured_reduction(
+        hardware.key,
+        latency1.get("runner"),
+        latency1,
+        report["latency"],
+        comparison.reduction_pct,
+        comparison.reduction_ci95,
     )
     return report
 
@@ -462,11 +476,14 @@ def _require_finite_example(model: Any, example: Any, field: str) -> None:
 def _slower_warning(latency1: Mapping[str, Any], deployment_backend: str) -> str | None:
     """A warning when the compressed model is measurably slower on a runner of the same kernel
     family as the deployment class (beyond 10%, the timing noise of a shared runner)."""
+    from quantzero_ci.formatting import speed_change
+
     speedup = latency1.get("speedup")
     if speedup is None or speedup >= 0.9 or latency1.get("runner") != deployment_backend:
         return None
     return (
-        f"The compressed model ran {1 / speedup:.2f}× slower than FP32 at batch 1 on this "
+        f"The compressed model ran {speed_change(latency1['fp32_ms'], latency1['compressed_ms'])} "
+        "than FP32 at batch 1 on this "
         f"runner, which uses the same {deployment_backend} kernel family as the deployment "
         "class: the estimated saving may not materialise. Check the plan's BF16 and INT8 layers."
     )

@@ -14,8 +14,16 @@ from typing import Any
 
 import jinja2
 
+from quantzero_ci.carbon.evidence import interval_text
 from quantzero_ci.carbon.section import memory_bound_text
-from quantzero_ci.formatting import human_bytes, milliseconds, percent, significant
+from quantzero_ci.decide import decided_on_text
+from quantzero_ci.formatting import (
+    human_bytes,
+    milliseconds,
+    percent,
+    significant,
+    speed_change,
+)
 from quantzero_ci.mdsafe import escape_markdown
 from quantzero_ci.precisions import NAMES
 
@@ -41,7 +49,12 @@ def _environment() -> jinja2.Environment:
         finalize=escape_markdown,  # every value is inert text: a fork's report cannot inject markup
     )
     env.filters.update(
-        sig=significant, pct=percent, size=human_bytes, ms=milliseconds, md=escape_markdown
+        sig=significant,
+        pct=percent,
+        size=human_bytes,
+        ms=milliseconds,
+        md=escape_markdown,
+        speed=speed_change,
     )
     return env
 
@@ -57,11 +70,19 @@ def _context(report: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "r": report,
         "memory_bound": memory_bound_text(report),
+        "decided_on": decided_on_text(report),
+        "interval_note": interval_text(report["carbon"], report["deployment"]["hardware"]["name"]),
+        "pcs_decided_on": next(
+            (c.get("decided_on") for c in report.get("checks") or [] if c.get("name") == "pcs"),
+            None,
+        ),
         "precision_rows": [
             {"precision": p, "layers": counts.get(p, 0), "flop_share": shares.get(p, 0.0) * 100}
             for p in NAMES
         ],
         "changed_layers": [layer for layer in layers if layer["applied"] != layer["planned"]],
+        "layer_carbon": {row["name"]: row for row in report.get("carbon", {}).get("layers") or []},
+        "base_layers": (report.get("baseline") or {}).get("layers") or {},
     }
 
 

@@ -34,6 +34,15 @@ def example_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     return done, out
 
 
+@pytest.fixture(scope="session")
+def cortical_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path_factory.mktemp("example-cortical-out")
+    done = quantzero(
+        "gate", "--config", str(EXAMPLE / ".quantzero.cortical.yml"), "--output-dir", str(out)
+    )
+    return done, out
+
+
 def test_example_gate_passes_and_writes_four_outputs(example_run):
     done, out = example_run
     assert done.returncode == 0, done.stderr
@@ -103,8 +112,28 @@ def test_example_comment(example_run):
     assert "gate passed" in comment
     assert f"{cert['consistency']['matches']}/{cert['consistency']['n']}" in comment
     assert "| Carbon reduction |" in comment and "✅ pass" in comment
-    assert "INT8" in comment and "BF16" in comment  # BF16 planned, FP32 applied, and why
     assert "model.compressed.pte" in comment and "load\\_program" in comment
+    low = cert["carbon"]["reduction_ci95"][0]
+    # the interval excludes zero, or the certificate says it does not establish a saving
+    if low > 0:
+        assert "excludes zero" in comment
+    else:
+        assert "does not establish" in comment
+
+
+def test_example_uses_the_default_planner_and_the_cortical_config_beside_it_compares(
+    example_run, cortical_run
+):
+    (_, out), (cortical_done, cortical_out) = example_run, cortical_run
+    assert cortical_done.returncode in (0, 1), cortical_done.stderr
+    auto = json.loads((out / "certificate.json").read_text())
+    cortical = json.loads((cortical_out / "certificate.json").read_text())
+    assert auto["compression"]["mode"] == "auto"
+    assert cortical["compression"]["mode"] == "accuracy_preserving"
+    assert auto["model"]["sha256"] == cortical["model"]["sha256"]
+    assert auto["deployment"] == cortical["deployment"]
+    comment = (cortical_out / "comment.md").read_text()
+    assert "INT8" in comment and "BF16" in comment  # BF16 planned, FP32 applied, and why
 
 
 def test_too_strict_threshold_fails_with_exit_1(tmp_path):
@@ -123,12 +152,12 @@ def test_too_strict_threshold_fails_with_exit_1(tmp_path):
     assert "❌ fail" in (tmp_path / "comment.md").read_text()
 
 
-def test_max_savings_mode_quantizes_more(tmp_path, example_run):
-    _, default_out = example_run
+def test_max_savings_mode_quantizes_more(tmp_path, cortical_run):
+    _, default_out = cortical_run
     done = quantzero(
         "gate",
         "--config",
-        str(EXAMPLE / ".quantzero.yml"),
+        str(EXAMPLE / ".quantzero.cortical.yml"),
         "--output-dir",
         str(tmp_path),
         "--mode",
@@ -200,6 +229,13 @@ def test_scan_json_prints_flops_and_carbon():
 def test_hardware_and_countries_list_the_tables():
     hardware = quantzero("hardware")
     assert hardware.returncode == 0 and "raspberry-pi-4" in hardware.stdout
+    from quantzero_ci.carbon.hardware import list_hardware
+
+    flat = " ".join(hardware.stdout.split())
+    for hw in list_hardware():
+        for field in ("fp32_gflops", "watts", "int8_factor", "bf16_factor", "memory_gbps"):
+            c = getattr(hw, field)
+            assert f"{c.basis} {' '.join(c.source.split())}" in flat, (hw.key, field)
     countries = quantzero("countries")
     assert (
         countries.returncode == 0 and "KE" in countries.stdout and "CC BY 4.0" in countries.stdout

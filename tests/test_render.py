@@ -38,7 +38,8 @@ def test_comment_shows_verdict_figures_checks_and_plan(report):
     assert f"{report['consistency']['matches']}/{report['consistency']['n']}" in comment
     for check in report["checks"]:
         assert f"| {check['label']} |" in comment
-    assert "| INT8 | 2 |" in comment
+    int8 = sum(layer["applied"] == "INT8" for layer in report["compression"]["layers"])
+    assert f"| INT8 | {int8} |" in comment
     assert "not measured" not in comment
 
 
@@ -129,3 +130,35 @@ def test_a_non_top1_measure_is_defined_in_the_comment_by_its_own_definition(repo
     comment = render_comment(cosine)
     assert "embedding cosine is at least 0.99" in comment
     assert "top-1 prediction is unchanged" not in comment
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "words"),
+    [
+        (1.8, 1.0, "1.8× faster"),
+        (12.3, 1.0, "12× faster"),
+        (1.0, 0.96, "4% faster"),
+        (0.45, 0.4635, "3% slower"),
+        (1.0, 2.5, "2.5× slower"),
+        (1.0, 1.002, "the same speed"),
+        (None, 1.0, ""),
+        (1.0, 0.0, ""),
+    ],
+)
+def test_speed_change_reads_as_a_reader_reads_it(before, after, words):
+    from quantzero_ci.formatting import speed_change
+
+    assert speed_change(before, after) == words
+
+
+def test_comment_words_a_batch1_slowdown_as_slower_never_as_a_fraction_faster(report):
+    from quantzero_ci.formatting import speed_change
+
+    b1 = report["latency"]["batch1"]
+    b1["compressed_ms"] = b1["fp32_ms"] * 1.03
+    b1["speedup"] = b1["fp32_ms"] / b1["compressed_ms"]
+    comment = render_comment(report)
+    assert "3% slower" in comment
+    assert "×0." not in comment and "× faster" not in comment.split("3% slower")[0][-40:]
+    batch = report["latency"]
+    assert speed_change(batch["before_ms"], batch["after_ms"]) in comment

@@ -23,7 +23,7 @@ import numpy as np
 from quantzero_ci.carbon.grid import GridIntensity
 from quantzero_ci.carbon.hardware import HardwareClass
 from quantzero_ci.errors import InputError
-from quantzero_ci.precisions import NAMES, TABLE
+from quantzero_ci.precisions import NAMES, TABLE, get_precision
 
 PRECISIONS = NAMES
 BYTES_FACTOR: Mapping[str, float] = {p.name: p.bytes_factor for p in TABLE.values()}
@@ -138,10 +138,15 @@ class CarbonComparison:
 
 @dataclass(frozen=True)
 class _Work:
-    """Layer work as arrays: MACs, bytes moved at the layer's precision, precision index."""
+    """Layer work as arrays: MACs, bytes moved at the layer's precision, and which precision.
+
+    ``precisions`` names the precisions the layers use; ``precision_index`` points into it, so
+    factors are looked up by name and never by a precision's position in any other table.
+    """
 
     flops: np.ndarray
     bytes_moved: np.ndarray
+    precisions: tuple[str, ...]
     precision_index: np.ndarray
 
 
@@ -150,32 +155,37 @@ def _work(layers: Sequence[LayerWork], label: str) -> _Work:
         la.flops == 0 and la.weight_bytes + la.activation_bytes == 0 for la in layers
     ):
         raise InputError(f"{label}: no layer has FLOPs or bytes to estimate")
+    used = tuple(dict.fromkeys(la.precision for la in layers))
     return _Work(
         flops=np.array([la.flops for la in layers], dtype=np.float64),
         bytes_moved=np.array(
             [(la.weight_bytes + la.activation_bytes) * BYTES_FACTOR[la.precision] for la in layers],
             dtype=np.float64,
         ),
-        precision_index=np.array([PRECISIONS.index(la.precision) for la in layers]),
+        precisions=used,
+        precision_index=np.array([used.index(la.precision) for la in layers]),
     )
 
 
 def _layer_seconds(
-    work: _Work, gflops: np.ndarray, factors: np.ndarray, gbps: np.ndarray
+    work: _Work, gflops: np.ndarray, factors: Mapping[str, np.ndarray], gbps: np.ndarray
 ) -> np.ndarray:
     """Roofline time of every layer, for each row of coefficients.
 
-    ``gflops`` and ``gbps`` have shape (n,); ``factors`` has shape (n, 3) in PRECISIONS order.
-    Returns shape (n, layers).
+    ``gflops`` and ``gbps`` have shape (n,); ``factors`` maps each precision's name to its
+    throughput factors, shape (n,). Returns shape (n, layers).
     """
-    rate = (gflops * 1e9)[:, None] * factors[:, work.precision_index]
+    by_layer = np.column_stack([factors[name] for name in work.precisions])
+    rate = (gflops * 1e9)[:, None] * by_layer[:, work.precision_index]
     compute = work.flops[None, :] / rate
     memory = work.bytes_moved[None, :] / (gbps * 1e9)[:, None]
     return np.maximum(compute, memory)
 
 
-def _nominal(hardware: HardwareClass) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    factors = np.array([[hardware.factor(p).value for p in PRECISIONS]])
+def _nominal(
+    hardware: HardwareClass,
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    factors = {p: np.array([hardware.factor(p).value]) for p in PRECISIONS}
     return np.array([hardware.fp32_gflops.value]), factors, np.array([hardware.memory_gbps.value])
 
 
@@ -217,23 +227,28 @@ class HardwareDraws:
 
     gflops: np.ndarray
     watts: np.ndarray
-    factors: np.ndarray  # shape (samples, 3), PRECISIONS order (INT8, BF16, FP32 = 1)
+    factors: Mapping[str, np.ndarray]  # precision name -> throughput factor, shape (samples,)
     gbps: np.ndarray
 
 
 def draw_hardware(hardware: HardwareClass, rng: np.random.Generator, samples: int) -> HardwareDraws:
-    """Throughput, power, INT8 and BF16 factors and bandwidth, drawn from ``rng`` in that order."""
-    gflops, watts, int8, bf16, gbps = (
-        c.value * _lognormal(rng, samples, c.rel_sigma)
-        for c in (
-            hardware.fp32_gflops,
-            hardware.watts,
-            hardware.int8_factor,
-            hardware.bf16_factor,
-            hardware.memory_gbps,
-        )
-    )
-    factors = np.column_stack([int8, bf16, np.ones(samples)])  # PRECISIONS order
+    """Throughput, power, the precisions' factors and bandwidth, drawn from ``rng`` in that order.
+
+    Each precision with a hardware factor draws it by name, in the precision table's order
+    (INT8, then BF16), so a seed keeps meaning the same numbers; FP32 is 1 by definition.
+    """
+
+    def draw(c: Any) -> np.ndarray:
+        return c.value * _lognormal(rng, samples, c.rel_sigma)
+
+    gflops, watts = draw(hardware.fp32_gflops), draw(hardware.watts)
+    factors = {
+        name: draw(hardware.factor(name))
+        if get_precision(name).hardware_factor is not None
+        else np.ones(samples)
+        for name in NAMES
+    }
+    gbps = draw(hardware.memory_gbps)
     return HardwareDraws(gflops=gflops, watts=watts, factors=factors, gbps=gbps)
 
 
@@ -327,7 +342,7 @@ def memory_bound_layers(layers: Sequence[LayerWork], hardware: HardwareClass) ->
         if layer.weight_bytes + layer.activation_bytes == 0:
             continue
         work = _work([layer], layer.name)
-        compute = work.flops[0] / (gflops[0] * 1e9 * factors[0, work.precision_index[0]])
+        compute = work.flops[0] / (gflops[0] * 1e9 * factors[layer.precision][0])
         memory = work.bytes_moved[0] / (gbps[0] * 1e9)
         if memory > compute:
             bound.append(layer.name)

@@ -28,29 +28,51 @@ TABLE_NOTE = (
     "and batch-1 inference sustains well below peak: absolute times, energies and grams are "
     "optimistic. This bias is common to the before and after models and cancels in the "
     "reduction. The stated uncertainties cover the spread of each value within its class, not "
-    "this systematic gap. INT8/BF16 factors are nominal instruction-throughput ratios, not "
-    "measurements."
+    "this systematic gap. Each coefficient states its basis: 'measured' (a published measurement on "
+    "that device, cited), 'specified' (a vendor specification) or 'nominal' (an estimate from "
+    "the architecture, not measured). raspberry-pi-4's INT8 factor is measured, with the "
+    "runtime the product ships for it (XNNPACK); every other INT8/BF16 factor is nominal."
 )
+
+BASES = ("measured", "specified", "nominal")
 
 
 @dataclass(frozen=True)
 class Coefficient:
-    """A table value with its relative standard uncertainty (1σ) and its source."""
+    """A table value with its relative standard uncertainty (1σ), its source and its basis.
+
+    ``basis`` is one of :data:`BASES`: ``measured`` (a published measurement on the device,
+    cited in ``source``), ``specified`` (a vendor specification) or ``nominal`` (an estimate).
+    """
 
     value: float
     rel_sigma: float
     source: str
+    basis: str = "nominal"
 
     def __post_init__(self) -> None:
         if not self.value >= 0.0 or not self.rel_sigma >= 0.0:
             raise InputError(f"coefficient needs value >= 0 and rel_sigma >= 0, got {self}")
+        if self.basis not in BASES:
+            raise InputError(f"coefficient basis must be one of {BASES}, got {self.basis!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "rel_sigma": self.rel_sigma, "source": self.source}
+        return {
+            "value": self.value,
+            "rel_sigma": self.rel_sigma,
+            "source": self.source,
+            "basis": self.basis,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Coefficient:
-        return cls(float(d["value"]), float(d["rel_sigma"]), str(d["source"]))
+        # certificates made before the basis was recorded lack it: their factors were nominal
+        return cls(
+            float(d["value"]),
+            float(d["rel_sigma"]),
+            str(d["source"]),
+            str(d.get("basis", "nominal")),
+        )
 
 
 FP32_FACTOR = Coefficient(1.0, 0.0, "by definition")
@@ -134,7 +156,7 @@ _TABLE: tuple[HardwareClass, ...] = (
         name="Raspberry Pi 4 Model B",
         description=(
             "Broadcom BCM2711: 4x Arm Cortex-A72 (Armv8.0-A) at 1.5 GHz, LPDDR4-3200. CPU "
-            "inference; INT8 runs PyTorch's QNNPACK kernels."
+            "inference; the shipped ExecuTorch program runs INT8 in XNNPACK's kernels."
         ),
         fp32_gflops=_C(
             4.0,
@@ -153,16 +175,20 @@ _TABLE: tuple[HardwareClass, ...] = (
             "for the USB/network peripherals of a deployed device. Later firmware cut nearly 1 W "
             "from fully loaded power (raspberrypi.org 'Thermal testing Raspberry Pi 4', 2019): "
             "1σ 20%.",
+            "measured",
         ),
         int8_factor=_C(
-            1.5,
-            0.4,
-            "Nominal estimate, not measured: Armv8.0-A NEON has no 8-bit dot product (SDOT/UDOT "
-            "are an Armv8.2-A option), so 8-bit kernels widen to 16 bits. That gives between "
-            "parity (SMLAL: 4 x 32-bit accumulators per instruction, the lane count of an FP32 "
-            "FMLA) and 2x (8-bit multiplies accumulated in 16 bits, gemmlowp style); 1.5 is the "
-            "midpoint and 1σ 40% covers both ends. The 4x smaller memory traffic of INT8 is in "
-            "the roofline's bytes term, not here.",
+            2.7,
+            0.2,
+            "Measured on a Raspberry Pi 4 with the runtime QuantZero ships for this class: "
+            "XNNPACK's README ('Raspberry Pi' table, end2end-bench, benchmarked Feb 8, 2022, "
+            "per-channel INT8, multi-threaded) gives MobileNet v2 1.0X at 46 ms FP32 and 17 ms "
+            "INT8 on the BCM2711 with ARM64 (2.7x), MobileNet v1 77 -> 24 ms (3.2x); the 32-bit "
+            "build shows 41 -> 20 ms (2.05x) and 72 -> 29 ms (2.5x). Whole-model ratios. 1σ 20% "
+            "covers 2.05-3.2x. Another runtime is slower to gain: ncnn's benchmark table "
+            "(Tencent/ncnn benchmark/README.md, Raspberry Pi 4 Model B, 1.5 GHz x 4, 4 threads) "
+            "gives MobileNet 72.08 -> 40.30 ms and ResNet-18 176.18 -> 97.99 ms INT8 (1.8x).",
+            "measured",
         ),
         bf16_factor=_C(
             1.0,
@@ -177,6 +203,7 @@ _TABLE: tuple[HardwareClass, ...] = (
             "Theoretical peak of LPDDR4-3200 on the BCM2711's 32-bit bus: 3200 MT/s x 4 B = "
             "12.8 GB/s (Raspberry Pi 4 product brief: LPDDR4-3200 SDRAM). Sustained bandwidth "
             "is well below peak: 1σ 30%.",
+            "specified",
         ),
         quant_backend="qnnpack",
     ),
@@ -195,12 +222,14 @@ _TABLE: tuple[HardwareClass, ...] = (
             "Vendor peak: 128 CUDA cores x 921.6 MHz x 2 (FMA) = 235.9 GFLOP/s, half of the "
             "472 GFLOPS FP16 in NVIDIA's Jetson Nano data sheet. 1σ 25% for power mode and "
             "clock (the 5 W mode lowers the GPU clock).",
+            "specified",
         ),
         watts=_C(
             10.0,
             0.25,
             "Module power budget of the 10 W (MAXN) mode, NVIDIA Jetson Nano data sheet (the "
             "other preset is 5 W); draw under inference is often below the budget: 1σ 25%.",
+            "specified",
         ),
         int8_factor=_C(
             1.0,
@@ -220,6 +249,7 @@ _TABLE: tuple[HardwareClass, ...] = (
             0.2,
             "64-bit LPDDR4 at 1600 MHz = 25.6 GB/s peak (NVIDIA Jetson Nano data sheet), shared "
             "by CPU and GPU: 1σ 20%.",
+            "specified",
         ),
         quant_backend="qnnpack",
     ),
@@ -245,6 +275,7 @@ _TABLE: tuple[HardwareClass, ...] = (
             "Configurable TDP-up of Intel's 4-core UP3 parts (Core i7-1165G7: 12-28 W, Intel "
             "ARK); package power only, excluding display, DRAM and charger losses. Laptops "
             "sustain roughly 15-45 W under load: 1σ 30%.",
+            "specified",
         ),
         int8_factor=_AVX2_INT8,
         bf16_factor=_NO_BF16_X86,
@@ -277,6 +308,7 @@ _TABLE: tuple[HardwareClass, ...] = (
             "TDP of the class (AMD Ryzen 7 5700X and Intel Core i7 non-K parts: 65 W); package "
             "power only, excluding motherboard, DRAM and power-supply losses, while boost can "
             "briefly exceed TDP: 1σ 30%.",
+            "specified",
         ),
         int8_factor=_AVX2_INT8,
         bf16_factor=_NO_BF16_X86,
@@ -350,6 +382,7 @@ _TABLE: tuple[HardwareClass, ...] = (
             "Vendor peak: 2560 CUDA cores x 1770 MHz boost x 2 (FMA) = 9.06 TFLOP/s (NVIDIA "
             "GeForce RTX 2070 SUPER specifications); 8.9 is within 2%. 1σ 25% for clocks and "
             "for similar cards (RTX 2070: 7.5, RTX 2080: 10.1 TFLOP/s).",
+            "specified",
         ),
         watts=_C(
             220.0,
@@ -357,6 +390,7 @@ _TABLE: tuple[HardwareClass, ...] = (
             "Total graphics power of 215 W (NVIDIA GeForce RTX 2070 SUPER specifications); board "
             "only, excluding host CPU and power-supply losses. Batch-1 inference draws well "
             "below TGP: 1σ 30%.",
+            "specified",
         ),
         int8_factor=_C(
             4.0,
@@ -378,6 +412,7 @@ _TABLE: tuple[HardwareClass, ...] = (
             0.15,
             "256-bit GDDR6 at 14 Gbps = 448 GB/s (NVIDIA GeForce RTX 2070 SUPER "
             "specifications); peak, sustained is lower: 1σ 15%.",
+            "specified",
         ),
         quant_backend="x86",
     ),

@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from quantzero_ci.carbon.evidence import interval_text
 from quantzero_ci.carbon.section import memory_bound_text
 from quantzero_ci.certificate.layout import GREEN, RED, Styles, heading, table, together
 from quantzero_ci.certificate.text import NOT_MEASURED, ci, count, get, mono, num, safe
-from quantzero_ci.formatting import human_bytes, percent
+from quantzero_ci.decide import decided_on_text
+from quantzero_ci.formatting import human_bytes, percent, speed_change
 
 
 def verdict(report: Mapping[str, Any], styles: Styles, width: float) -> list[Any]:
@@ -67,6 +69,7 @@ def verdict(report: Mapping[str, Any], styles: Styles, width: float) -> list[Any
         Paragraph(safe(decision.get("summary", "")), styles.body),
         table(rows, [width * f for f in (0.34, 0.17, 0.2, 0.17, 0.12)], styles),
         Spacer(1, 3),
+        *([Paragraph(safe(basis), styles.small)] if (basis := decided_on_text(report)) else []),
         Paragraph(sig, styles.small),
         Paragraph(
             f"Certificate hash (SHA-256 of the canonical signed payload): "
@@ -119,10 +122,36 @@ def carbon(report: Mapping[str, Any], styles: Styles, width: float) -> list[Any]
             "",
         )
     )
+    evidence = get(report, "latency", {}).get("measured_reduction") or {}
+    for row in evidence.get("measured", []) if evidence.get("applies") else []:
+        rows.append(
+            (
+                f"<b>Measured, {safe(row.get('label'))}</b>",
+                f"<b>{percent(row.get('reduction_pct'))}</b>",
+                "within the modelled interval"
+                if row.get("within_interval")
+                else '<font color="#b3261e"><b>outside the modelled interval</b></font>',
+                "",
+                "",
+            )
+        )
     interval = carbon.get("interval", {})
+    hardware_name = get(report, "deployment", {}).get("hardware", {}).get("name", "the hardware")
+    notes = [interval_text(carbon, hardware_name) or ""]
+    if evidence.get("applies"):
+        notes.append(
+            f"Measured rows: the shipped file against FP32 on the machine that ran the gate "
+            f"({safe(evidence.get('runner'))}, the kernel family of the deployment class); "
+            f"{safe(evidence.get('basis'))}."
+        )
+        if evidence.get("warning"):
+            notes.append(f"<b>Warning:</b> {safe(evidence['warning'])}")
+    elif evidence:
+        notes.append(f"No measured reduction: {safe(evidence.get('reason'))}.")
     return together(
         heading("Carbon per 1,000 inferences", styles),
         table(rows, [width * f for f in (0.18, 0.22, 0.24, 0.17, 0.19)], styles),
+        Paragraph(" ".join(safe(n) if i == 0 else n for i, n in enumerate(notes)), styles.body),
         Paragraph(
             f"Formula: {safe(carbon.get('formula', ''))}. "
             f"Intervals: {safe(interval.get('method', ''))}. "
@@ -209,7 +238,7 @@ def size_latency(report: Mapping[str, Any], styles: Styles, width: float) -> lis
     size, latency = get(report, "size", {}), get(report, "latency", {})
     ratio = size.get("ratio")
     before_ms, after_ms = latency.get("before_ms"), latency.get("after_ms")
-    speedup = f"{before_ms / after_ms:.2f}× faster" if before_ms and after_ms else ""
+    speedup = speed_change(before_ms, after_ms)
     rows = [
         ("", "Before", "After", "Change"),
         (

@@ -173,7 +173,25 @@ def from_certificate(path: Path, config: Config) -> BaselineResult:
         "note": f"from base certificate {path.name} (model {_dig(data, 'model', 'label')!s})",
         "source": "certificate",
     }
+    layers = _base_layers(_dig(data, "carbon", "layers"))
+    if layers:
+        section["layers"] = layers
     return BaselineResult(section, tuple(warnings))
+
+
+def _base_layers(rows: object) -> dict[str, float]:
+    """Layer name → the base certificate's shipped g CO2e per 1,000 inferences, where it has
+    per-layer figures (certificates from before they existed have none)."""
+    if not isinstance(rows, list):
+        return {}
+    return {
+        str(row["name"]): float(row["after_g"])
+        for row in rows
+        if isinstance(row, Mapping)
+        and isinstance(row.get("name"), str)
+        and isinstance(row.get("after_g"), (int, float))
+        and not isinstance(row.get("after_g"), bool)
+    }
 
 
 def _copy_factory(repo: Path, ref: str, config: Config, relpath: str, dest: Path) -> str:

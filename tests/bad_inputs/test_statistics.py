@@ -93,3 +93,42 @@ def test_a_feature_map_interval_counts_inputs_not_positions():
     per_position = wilson_interval(v.matches, v.n)
     assert v.pcs_ci95[1] - v.pcs_ci95[0] > 2 * (per_position[1] - per_position[0])
     assert v.pcs_ci95 == wilson_interval(v.pcs * 16, 16)
+
+
+def test_decide_on_lower_bound_decides_carbon_on_its_interval_and_flips_a_borderline_pass(
+    workspace,
+):
+    from quantzero_ci.decide import evaluate_checks
+
+    workspace.write_config(
+        **{"gate.min_carbon_reduction_pct": -100.0, "gate.decide_on": "lower_bound"}
+    )
+    outcome = _gate(workspace)
+    assert outcome.exit_code == 0, outcome.text
+    out = workspace.root / "quantzero-out"
+    cert = json.loads((out / "certificate.json").read_text())
+    assert cert["thresholds"]["decide_on"] == "lower_bound"
+    carbon = next(c for c in cert["checks"] if c["name"] == "carbon_reduction")
+    assert carbon["decided_on"] == "lower_bound"
+    low, estimate = cert["carbon"]["reduction_ci95"][0], cert["carbon"]["reduction_pct"]
+    assert carbon["value"] == low < estimate
+    pcs = next(c for c in cert["checks"] if c["name"] == "pcs")
+    assert pcs["decided_on"] == "lower_bound"  # one switch moves both checks
+    comment = (out / "comment.md").read_text()
+    assert "carbon reduction on the lower bound of its 95% interval" in comment
+    from pypdf import PdfReader
+
+    pdf = " ".join(p.extract_text() for p in PdfReader(out / "certificate.pdf").pages)
+    assert "carbon reduction on the lower bound of its 95% interval" in " ".join(pdf.split())
+    # A threshold between the two: the estimate passes it, the lower bound does not.
+    borderline = {**cert["thresholds"], "min_carbon_reduction_pct": (low + estimate) / 2}
+    _, on_bound = evaluate_checks(cert, borderline)
+    _, on_estimate = evaluate_checks(cert, {**borderline, "decide_on": "estimate"})
+    assert "carbon_reduction" in on_bound["failed"]
+    assert "carbon_reduction" not in on_estimate["failed"]
+    assert cli(workspace, "verify", "quantzero-out/certificate.json").exit_code in (0, 3)
+
+
+def test_an_unknown_decide_on_is_a_config_error(workspace, refused):
+    workspace.write_config(**{"gate.decide_on": "median"})
+    refused(lambda: _gate(workspace), 2, "gate.decide_on", "lower_bound", "estimate")

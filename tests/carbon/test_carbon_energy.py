@@ -183,3 +183,69 @@ def test_annual_kg() -> None:
     assert math.isclose(annual_kg(2.0, 0, 5), 0.0)
     with pytest.raises(InputError, match="inferences per day"):
         annual_kg(2.0, -1, 1)
+
+
+def _mixed() -> tuple[list[LayerWork], list[LayerWork]]:
+    before = [_compute_layer("FP32", "a"), _compute_layer("FP32", "b"), _memory_layer("FP32")]
+    after = [_compute_layer("INT8", "a"), _compute_layer("BF16", "b"), _memory_layer("INT8")]
+    return before, after
+
+
+def test_factors_are_drawn_and_applied_by_precision_name(monkeypatch) -> None:
+    """No precision's factor depends on where it sits in a table (issue 17): reordering the
+    precision names the energy module iterates changes no figure, interval included."""
+    import numpy as np
+
+    from quantzero_ci.carbon import energy
+
+    before, after = _mixed()
+    expected = compare(before, after, TOY, GRID, samples=500).to_dict()
+    monkeypatch.setattr(energy, "PRECISIONS", tuple(reversed(energy.PRECISIONS)))
+    assert compare(before, after, TOY, GRID, samples=500).to_dict() == expected
+
+    draws = energy.draw_hardware(TOY, np.random.Generator(np.random.PCG64(1)), 2000)
+    assert set(draws.factors) == set(PRECISIONS)
+    assert np.all(draws.factors["FP32"] == 1.0)
+    for name in ("INT8", "BF16"):
+        median = float(np.median(draws.factors[name]))
+        assert median == pytest.approx(TOY.factor(name).value, rel=0.05)
+
+
+def test_reduction_interval_comes_from_shared_draws_and_is_not_widened_by_what_cancels() -> None:
+    """Power and grid intensity scale before and after alike, so however uncertain they are the
+    reduction's interval is unchanged; throughput cancels too when every layer is
+    compute-bound. Only the precision factors (and, for memory-bound layers, the balance of
+    throughput against bandwidth) widen it."""
+    import dataclasses
+
+    before = [_compute_layer("FP32", "a"), _compute_layer("FP32", "b")]
+    after = [_compute_layer("INT8", "a"), _compute_layer("FP32", "b")]
+    base = compare(before, after, TOY, GRID, samples=2000)
+    vague = dataclasses.replace(TOY, watts=_c(5.0, 0.9), fp32_gflops=_c(10.0, 0.9))
+    vague_grid = dataclasses.replace(GRID, rel_sigma=0.9)
+    again = compare(before, after, vague, vague_grid, samples=2000)
+    # the same draws in the same order: only the cancelling coefficients' spread changed
+    assert again.reduction_ci95 == pytest.approx(base.reduction_ci95, rel=1e-9)
+    assert again.before_ci95[1] / again.before_ci95[0] > base.before_ci95[1] / base.before_ci95[0]
+    exact = dataclasses.replace(TOY, int8_factor=_c(4.0, 0.0))
+    fixed = compare(before, after, exact, vague_grid, samples=2000)
+    assert fixed.reduction_ci95 == pytest.approx((fixed.reduction_pct,) * 2, rel=1e-9)
+
+
+def test_layer_carbon_adds_up_to_the_point_figures() -> None:
+    from quantzero_ci.carbon.section import layer_carbon
+
+    layers = [
+        {"name": n, "flops": f, "weight_bytes": w, "activation_bytes": a}
+        for n, f, w, a in (("conv", 10**9, 600_000, 400_000), ("embed", 10**6, 9 * 10**8, 10**8))
+    ]
+    applied = {"conv": "INT8", "embed": "BF16"}
+    rows = layer_carbon(layers, applied, TOY, GRID.g_per_kwh)
+    from quantzero_ci.carbon.section import layer_works
+
+    before = point_estimate(layer_works(layers, lambda n: "FP32"), TOY, GRID.g_per_kwh)
+    after = point_estimate(layer_works(layers, applied.__getitem__), TOY, GRID.g_per_kwh)
+    assert math.fsum(r["before_g"] for r in rows) == pytest.approx(before.g_per_1000_inferences)
+    assert math.fsum(r["after_g"] for r in rows) == pytest.approx(after.g_per_1000_inferences)
+    assert [r["precision"] for r in rows] == ["INT8", "BF16"]
+    assert all(r["after_g"] < r["before_g"] for r in rows)

@@ -98,11 +98,31 @@ def test_every_coefficient_has_a_source_and_a_stated_uncertainty() -> None:
             assert f"1σ {round(c.rel_sigma * 100)}%" in c.source, (hw.key, field)
 
 
-def test_nominal_factors_say_they_are_not_measured() -> None:
+def test_every_factor_states_its_basis_and_nominal_ones_say_they_are_not_measured() -> None:
     for hw in list_hardware():
         for c in (hw.int8_factor, hw.bf16_factor):
-            if c.value != 1.0:
+            assert c.basis in hardware.BASES, hw.key
+            if c.basis == "nominal" and c.value != 1.0:
                 assert "not measured" in c.source, hw.key
+            if c.basis == "nominal" and c.value == 1.0:
+                assert "by assumption" in c.source, hw.key
+            if c.basis == "measured":
+                assert "Measured on" in c.source and " ms" in c.source, hw.key
+
+
+def test_raspberry_pi_4_int8_factor_is_measured_with_the_shipped_runtime() -> None:
+    c = get_hardware("raspberry-pi-4").int8_factor
+    assert c.basis == "measured"
+    assert "XNNPACK" in c.source and "ncnn" in c.source
+    assert c.rel_sigma < 0.4  # narrower than the nominal 40% it replaced
+
+
+def test_a_certificate_without_a_basis_reads_as_nominal() -> None:
+    d = get_hardware("laptop-cpu").int8_factor.to_dict()
+    del d["basis"]
+    assert Coefficient.from_dict(d).basis == "nominal"
+    with pytest.raises(InputError, match="basis"):
+        Coefficient(1.0, 0.1, "x", "guessed")
 
 
 def test_factor_by_precision() -> None:

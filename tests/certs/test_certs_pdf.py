@@ -85,3 +85,12 @@ def test_unsigned_and_failed_certificates_say_so(unsigned_report, tmp_path):
     assert "Top-1 accuracy: not measured" in text
     assert "fell back to FP32 (sigma >= 1 -> ok)" in text  # symbols Helvetica lacks, spelled out
     assert report["signature"]["payload_sha256"] in text
+
+
+def test_a_measured_slowdown_reads_as_slower(unsigned_report, tmp_path):
+    report = copy.deepcopy(unsigned_report)
+    latency = report["latency"]
+    latency["after_ms"] = latency["before_ms"] * 1.03
+    text = _flat(" ".join(_pages(report, tmp_path / "slow.pdf")))
+    assert "3% slower" in text
+    assert "faster" not in text.split("Measured latency")[1][:80]

@@ -1,0 +1,66 @@
+"""The gate shows the measured reduction beside the modelled one where the runner can speak for
+the deployment class, and says what the reduction's interval establishes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from quantzero_ci.carbon.evidence import interval_text
+from quantzero_ci.latency import runner_kernel_family
+
+from .conftest import cli
+
+
+@pytest.mark.skipif(runner_kernel_family() != "x86", reason="needs an x86 runner")
+def test_gate_on_an_x86_class_shows_modelled_and_measured_reduction_side_by_side(workspace):
+    from pypdf import PdfReader
+
+    workspace.write_config(**{"deployment.hardware": "laptop-cpu"})
+    outcome = cli(workspace, "gate", "--config", ".quantzero.yml")
+    assert outcome.exit_code in (0, 1), outcome.text
+    out = workspace.root / "quantzero-out"
+    cert = json.loads((out / "certificate.json").read_text())
+    evidence = cert["latency"]["measured_reduction"]
+    assert evidence["applies"] and evidence["runner"] == "x86"
+    assert evidence["modelled_pct"] == cert["carbon"]["reduction_pct"]
+    b1, batch = cert["latency"]["batch1"], cert["latency"]
+    rows = {row["batch_size"]: row for row in evidence["measured"]}
+    assert set(rows) == {1, batch["batch_size"]}
+    assert rows[1]["reduction_pct"] == pytest.approx(
+        100 * (1 - b1["compressed_ms"] / b1["fp32_ms"])
+    )
+    assert rows[batch["batch_size"]]["reduction_pct"] == pytest.approx(
+        100 * (1 - batch["after_ms"] / batch["before_ms"])
+    )
+    comment = (out / "comment.md").read_text()
+    assert "Reduction measured on this runner, batch 1" in comment
+    assert f"Reduction measured on this runner, batch {batch['batch_size']}" in comment
+    assert "Modelled reduction" in comment
+    assert ("excludes zero" in comment) or ("includes zero" in comment) or ("below zero" in comment)
+    outside = [row for row in evidence["measured"] if not row["within_interval"]]
+    assert (evidence["warning"] is not None) == bool(outside)
+    if outside:
+        assert "the model's 95% interval" in comment and "⚠️ Measured on this x86 runner" in comment
+    pdf = " ".join(
+        " ".join(p.extract_text() for p in PdfReader(out / "certificate.pdf").pages).split()
+    )
+    assert "Measured, batch 1" in pdf
+    assert "the modelled interval" in pdf
+    assert cli(workspace, "verify", "quantzero-out/certificate.json").exit_code in (0, 3)
+
+
+def test_gate_on_an_arm_class_says_why_no_measurement_is_shown(workspace):
+    outcome = cli(workspace, "gate", "--config", ".quantzero.yml")  # raspberry-pi-4
+    assert outcome.exit_code in (0, 1), outcome.text
+    out = workspace.root / "quantzero-out"
+    cert = json.loads((out / "certificate.json").read_text())
+    evidence = cert["latency"]["measured_reduction"]
+    if runner_kernel_family() == "x86":
+        assert evidence["applies"] is False
+        assert "No measured reduction is shown" in (out / "comment.md").read_text()
+    assert (
+        interval_text(cert["carbon"], cert["deployment"]["hardware"]["name"])
+        in (out / "comment.md").read_text()
+    )
