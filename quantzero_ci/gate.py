@@ -503,7 +503,7 @@ def _advice(
         return None
     from quantzero_ci.carbon import energy
 
-    layers = planned.advisor.restore(target - pcs)
+    layers = planned.advisor.restore(target - pcs, pcs)
     kept = {**applied, **dict.fromkeys(layers, "FP32")}
     from quantzero_ci.carbon.section import layer_works
 
@@ -517,7 +517,7 @@ def _advice(
         "deficit": target - pcs,
         "layers_to_keep_fp32": layers,
         "carbon_reduction_pct_then": comparison.reduction_pct,
-        "basis": "predicted from the planning inputs' sensitivities; not verified",
+        "basis": planned.advisor.basis,
     }
 
 

@@ -64,8 +64,11 @@ class Advisor:
     assignment: Mapping[str, str]
     scale: float
 
-    def restore(self, deficit: float) -> list[str]:
+    basis = "predicted from the planning inputs' sensitivities; not verified"
+
+    def restore(self, deficit: float, pcs: float) -> list[str]:
         """The fewest layers to keep FP32 whose predicted PCS gain covers ``deficit``."""
+        del pcs  # the sensitivities predict the gain directly
         current = dict(self.assignment)
         base = self.sens.predicted_pcs(current, self.scale)
         chosen: list[str] = []

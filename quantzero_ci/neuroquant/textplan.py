@@ -110,14 +110,57 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
         "seconds": time.perf_counter() - start,
         "definition": NOTE.format(kernel=KERNEL),
     }
+    int8 = [d.name for d in result.plan.layers if d.applied == "INT8"]
     return Planned(
         plan=result.plan,
         compressed=result,
         engine=engine,
         observe_inputs=0,
         info=info,
+        advisor=ErrorAdvisor(request.model, planning, int8, errors) if planning else None,
         notes=tuple(notes),
     )
+
+
+class ErrorAdvisor:
+    """Names the INT8 Linear layers to raise to FP32 to win back a PCS deficit, for any measure.
+
+    Layers are ranked by their own relative output error with only them in INT8 (measured on the
+    planning inputs when first asked). Raising layers that carry a share of the summed error is
+    taken to win back the same share of the disagreement with FP32: a first-order prediction,
+    reported as such, not verified."""
+
+    basis = (
+        "ranked by each Linear layer's own output error on the planning inputs; raising a share "
+        "of the summed error is assumed to win back that share of the disagreement; not verified"
+    )
+
+    def __init__(
+        self,
+        model: nn.Module,
+        planning: Sequence[torch.Tensor],
+        int8: Sequence[str],
+        errors: dict[str, float] | None,
+    ) -> None:
+        self._model, self._planning, self._int8 = model, list(planning), list(int8)
+        self._errors = errors
+
+    def restore(self, deficit: float, pcs: float) -> list[str]:
+        """The fewest INT8 layers whose share of the error covers ``deficit`` of ``1 − pcs``."""
+        if not self._int8 or pcs >= 1.0:
+            return []
+        if self._errors is None:
+            self._errors = _errors(self._model, self._int8, self._planning)
+        ranked = sorted(self._int8, key=lambda n: (-self._errors[n], n))
+        total = sum(self._errors[n] for n in ranked) or 1.0
+        wanted = min(1.0, deficit / (1.0 - pcs))
+        chosen, covered = [], 0.0
+        for name in ranked:
+            if covered >= wanted:
+                break
+            chosen.append(name)
+            covered += self._errors[name] / total
+        return chosen
 
 
 def _errors(

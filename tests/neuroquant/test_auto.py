@@ -49,8 +49,8 @@ def test_choose_raises_the_loud_layer_first_and_stops_at_the_target() -> None:
 def test_advisor_names_the_fewest_layers_that_cover_the_deficit() -> None:
     sens = synthetic()
     advisor = Advisor(sens, dict.fromkeys(("quiet", "loud", "mid"), "INT8"), 1.0)
-    assert advisor.restore(0.2) == ["loud"]
-    assert advisor.restore(0.0) == []
+    assert advisor.restore(0.2, 0.7) == ["loud"]
+    assert advisor.restore(0.0, 0.9) == []
 
 
 def test_margin_is_measured_against_fp32s_top1_class() -> None:
