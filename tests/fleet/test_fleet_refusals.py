@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from quantzero_ci.signing import certificate_json_bytes, unsigned_signature
-
-from .fleetspace import quantzero
+from tests.support import quantzero
 
 
 def _merge(tmp_path: Path, *paths: Path) -> tuple[int, str]:
