@@ -14,6 +14,8 @@ from pypdf import PdfReader
 
 from tests.support import EXAMPLE, ROOT, quantzero, write_workspace
 
+pytestmark = pytest.mark.slow  # the real CLI in a subprocess, on the example and torchvision
+
 
 @pytest.fixture(scope="session")
 def example_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:

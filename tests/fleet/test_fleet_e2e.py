@@ -15,6 +15,8 @@ from tests.support import quantzero
 
 from .fleetspace import FOLDERS, copy_workspace
 
+pytestmark = pytest.mark.slow  # gates the trained fleet (session fixture)
+
 FIGURES = (
     "label", "model_sha256", "hardware", "country", "inferences_per_day", "deployments",
     "before_g", "before_ci95", "after_g", "after_ci95", "reduction_pct", "annual_before_kg",
