@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def _check(
+def threshold_check(
     name: str, label: str, value: float, threshold: float, comparison: str, unit: str
 ) -> dict:
+    """One check row: ``value`` against ``threshold`` by ``comparison`` (">=" or "<=")."""
     passed = value >= threshold if comparison == ">=" else value <= threshold
     margin = value - threshold if comparison == ">=" else threshold - value
     return {
@@ -35,7 +36,7 @@ def _pcs_check(consistency: Mapping[str, Any], thresholds: Mapping[str, Any]) ->
         value, label = float(consistency["ci95"][0]), "PCS, 95% lower bound"
     else:
         value, label = float(consistency["pcs"]), "Prediction Consistency Score"
-    check = _check("pcs", label, value, float(thresholds["min_pcs"]), ">=", "")
+    check = threshold_check("pcs", label, value, float(thresholds["min_pcs"]), ">=", "")
     if "pcs_decides_on" in thresholds:  # certificates from before the option lack it
         check["decided_on"] = on
     return check
@@ -46,7 +47,7 @@ def evaluate_checks(
 ) -> tuple[list[dict], dict]:
     """Checks for every configured threshold, and the decision (passed only if all pass)."""
     checks = [
-        _check(
+        threshold_check(
             "carbon_reduction",
             "Carbon reduction",
             float(report["carbon"]["reduction_pct"]),
@@ -60,7 +61,7 @@ def evaluate_checks(
     max_drop = thresholds.get("max_accuracy_drop_pp")
     if max_drop is not None and accuracy:
         checks.append(
-            _check(
+            threshold_check(
                 "accuracy_drop",
                 "Top-1 accuracy drop",
                 float(accuracy["drop_pp"]),
@@ -73,7 +74,7 @@ def evaluate_checks(
     max_increase = thresholds.get("max_carbon_increase_pct")
     if max_increase is not None and baseline and baseline.get("change_pct") is not None:
         checks.append(
-            _check(
+            threshold_check(
                 "carbon_increase",
                 "FP32 carbon change vs base branch",
                 float(baseline["change_pct"]),
