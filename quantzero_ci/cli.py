@@ -110,7 +110,7 @@ def gate(config_path: Path | None, signing_key: Path | None, **flags: Any) -> No
         config_path = Path(DEFAULT_CONFIG_NAME)
     workspace = github_workspace()
     config = load_config(config_path, _overrides(**flags), workspace=workspace)
-    key_pem = signing_key_pem(signing_key, config.signing_key)
+    key_pem = signing_key_pem(signing_key, config.signing_key, environ=os.environ)
     outcome = run_gate(config, signing_key_pem=key_pem, stage=_stage_echo, workspace=workspace)
     for note in outcome.report["compression"]["notes"]:
         echo(f"warning: {note}", err=True)
