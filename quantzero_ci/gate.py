@@ -252,11 +252,7 @@ def _run(
             eval_batch_size(len(calibration), config.data.batch_size)
         )
         calib_batches = first_inputs(calib_batches, config.data.max_calibration)
-    target_pcs = (
-        config.compression.target_pcs
-        if config.compression.target_pcs is not None
-        else config.gate.min_pcs
-    )
+    target_pcs = config.compression.target_pcs  # resolved by load_config (default gate.min_pcs)
     with stage("plan"):
         planned = (textgate.plan if textgate.uses_text_route(config) else _make)(
             planners.PlanRequest(
