@@ -254,7 +254,7 @@ def _comparison(report: Mapping[str, Any]) -> Any:
     from quantzero_ci.carbon.grid import GridIntensity
     from quantzero_ci.carbon.hardware import HardwareClass
 
-    applied = {layer["name"]: layer["applied"] for layer in lookup(report, "compression.layers")}
+    applied = _applied(report)
 
     from quantzero_ci.carbon.section import layer_works
 
@@ -273,12 +273,19 @@ def _comparison(report: Mapping[str, Any]) -> Any:
     )
 
 
+def _applied(report: Mapping[str, Any]) -> dict[str, str]:
+    """Layer name → the precision applied, read back through the plan's own reader."""
+    from quantzero_ci.neuroquant.policy import Plan
+
+    return Plan.from_dict(lookup(report, "compression")).applied_precisions()
+
+
 def _memory_bound(report: Mapping[str, Any]) -> list[str]:
     from quantzero_ci.carbon.energy import memory_bound_layers
     from quantzero_ci.carbon.hardware import HardwareClass
     from quantzero_ci.carbon.section import layer_works
 
-    applied = {layer["name"]: layer["applied"] for layer in lookup(report, "compression.layers")}
+    applied = _applied(report)
     works = layer_works(lookup(report, "profile.layers"), lambda name: applied.get(name, "FP32"))
     return memory_bound_layers(
         works, HardwareClass.from_dict(lookup(report, "deployment.hardware"))

@@ -320,7 +320,7 @@ def _run(
         )
         stage.forward_seconds += time.perf_counter() - start
     with stage("estimate"):
-        applied = plan_applied(result.plan)
+        applied = result.plan.applied_precisions()
         shipped_works = layer_works(profile.layers, lambda name: applied.get(name, "FP32"))
         comparison = energy.compare(
             layer_works(profile.layers, lambda name: "FP32"), shipped_works, hardware, grid
@@ -499,11 +499,6 @@ def _advice(
         "carbon_reduction_pct_then": comparison.reduction_pct,
         "basis": "predicted from the planning inputs' sensitivities; not verified",
     }
-
-
-def plan_applied(plan: Any) -> dict[str, str]:
-    """Layer name → the precision really applied."""
-    return {layer.name: layer.applied for layer in plan.layers}
 
 
 def _carbon_section(comparison: Any, config: Config, grid: Any) -> dict[str, Any]:

@@ -151,8 +151,9 @@ def _baseline(members: Sequence[MemberWork], before_kg: float) -> dict[str, Any]
 def member_work(report: Mapping[str, Any]) -> MemberWork:
     """A member certificate's facts for the totals (its recorded profile, plan and deployment)."""
     from quantzero_ci.carbon.section import layer_works
+    from quantzero_ci.neuroquant.policy import Plan
 
-    applied = {layer["name"]: layer["applied"] for layer in report["compression"]["layers"]}
+    applied = Plan.from_dict(report["compression"]).applied_precisions()
     layers = report["profile"]["layers"]
     deployment = report["deployment"]
     ipd, deployments = deployment["inferences_per_day"], deployment["deployments"]
