@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from quantzero_ci import safepath
+from quantzero_ci.checks import CHECKS, GateCheck
 from quantzero_ci.errors import ConfigError
 from quantzero_ci.modes import AUTO_MODE, CUSTOM_MODE, check_mode, cortical_thresholds
 from quantzero_ci.safeload import (
@@ -113,13 +114,18 @@ class CompressionConfig:
 
 @dataclass(frozen=True)
 class GateConfig:
-    """Thresholds that decide the job's exit code."""
+    """Thresholds that decide the job's exit code: one field per row of `checks.CHECKS` (its
+    `key`, range and default live there), plus the settings that change how a check reads."""
 
     min_carbon_reduction_pct: float = 0.0
     min_pcs: float = 0.95
     max_accuracy_drop_pp: float | None = None
     max_carbon_increase_pct: float | None = None
     pcs_decides_on: str = "point"  # or "lower_bound": the 95% Wilson interval's lower end
+
+    def thresholds(self) -> dict[str, Any]:
+        """The report's `thresholds`: each check's key, then the settings that shape it."""
+        return {key: getattr(self, key) for check in CHECKS for key in (check.key, *check.settings)}
 
 
 @dataclass(frozen=True)
@@ -623,17 +629,7 @@ def _compression(section: dict[str, Any]) -> CompressionConfig:
 
 
 def _gate(section: dict[str, Any]) -> GateConfig:
-    _known(
-        section,
-        "gate",
-        {
-            "min_carbon_reduction_pct",
-            "min_pcs",
-            "max_accuracy_drop_pp",
-            "max_carbon_increase_pct",
-            "pcs_decides_on",
-        },
-    )
+    _known(section, "gate", {key for c in CHECKS for key in (c.key, *c.settings)})
     defaults = GateConfig()
     decides_on = str(section.get("pcs_decides_on", defaults.pcs_decides_on)).strip()
     decides_on = decides_on.replace("-", "_").replace(" ", "_")
@@ -644,25 +640,17 @@ def _gate(section: dict[str, Any]) -> GateConfig:
             "Use point (the measured PCS) or lower_bound (its 95% Wilson lower bound).",
         )
 
-    def optional(key: str, low: float, high: float) -> float | None:
-        value = section.get(key)
-        if value is None or (
-            isinstance(value, str) and value.strip().lower() in ("", "none", "null")
+    def threshold(check: GateCheck) -> float | None:
+        value = section.get(check.key, check.default)
+        if check.optional and (
+            value is None
+            or (isinstance(value, str) and value.strip().lower() in ("", "none", "null"))
         ):
             return None
-        return _number(value, f"gate.{key}", low, high)
+        return _number(value, check.config_key, check.low, check.high)
 
     return GateConfig(
-        min_carbon_reduction_pct=_number(
-            section.get("min_carbon_reduction_pct", defaults.min_carbon_reduction_pct),
-            "gate.min_carbon_reduction_pct",
-            -100.0,
-            100.0,
-        ),
-        min_pcs=_number(section.get("min_pcs", defaults.min_pcs), "gate.min_pcs", 0.0, 1.0),
-        max_accuracy_drop_pp=optional("max_accuracy_drop_pp", 0.0, 100.0),
-        max_carbon_increase_pct=optional("max_carbon_increase_pct", 0.0, 10_000.0),
-        pcs_decides_on=decides_on,
+        **{check.key: threshold(check) for check in CHECKS}, pcs_decides_on=decides_on
     )
 
 

@@ -378,13 +378,7 @@ def _run(
         verification=verification,
         sizes=(len(state_dict_bytes(loaded.module)), paths["model"].stat().st_size),
         baseline=baseline_section,
-        thresholds={
-            "min_carbon_reduction_pct": config.gate.min_carbon_reduction_pct,
-            "min_pcs": config.gate.min_pcs,
-            "pcs_decides_on": config.gate.pcs_decides_on,
-            "max_accuracy_drop_pp": config.gate.max_accuracy_drop_pp,
-            "max_carbon_increase_pct": config.gate.max_carbon_increase_pct,
-        },
+        thresholds=config.gate.thresholds(),
         provenance={
             "grid_table_sha256": grid_module.table_sha256(),
             "hardware_table_sha256": hardware_module.table_sha256(),
