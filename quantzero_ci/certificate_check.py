@@ -35,6 +35,7 @@ from quantzero_ci.certchecks import (
     verdict_of,
 )
 from quantzero_ci.errors import InputError
+from quantzero_ci.precisions import FP32
 from quantzero_ci.report import SCHEMA
 from quantzero_ci.stats import file_sha256, wilson_interval
 
@@ -264,8 +265,8 @@ def _comparison(report: Mapping[str, Any]) -> Any:
         return layer_works(layers, precision_of)
 
     return compare(
-        works(lambda name: "FP32"),
-        works(lambda name: applied.get(name, "FP32")),
+        works(lambda name: FP32),
+        works(lambda name: applied.get(name, FP32)),
         HardwareClass.from_dict(lookup(report, "deployment.hardware")),
         GridIntensity.from_dict(lookup(report, "deployment.grid")),
         samples=int(lookup(report, "carbon.interval.samples")),
@@ -286,7 +287,7 @@ def _memory_bound(report: Mapping[str, Any]) -> list[str]:
     from quantzero_ci.carbon.section import layer_works
 
     applied = _applied(report)
-    works = layer_works(lookup(report, "profile.layers"), lambda name: applied.get(name, "FP32"))
+    works = layer_works(lookup(report, "profile.layers"), lambda name: applied.get(name, FP32))
     return memory_bound_layers(
         works, HardwareClass.from_dict(lookup(report, "deployment.hardware"))
     )

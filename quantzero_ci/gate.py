@@ -19,6 +19,7 @@ from typing import Any
 from quantzero_ci.config import Config, display_path
 from quantzero_ci.errors import EXIT_GATE_FAILED, EXIT_PASS, InputError, note_on
 from quantzero_ci.outputset import OutputSet, open_output_set
+from quantzero_ci.precisions import FP32, INT8
 
 CERTIFICATE_JSON = "certificate.json"
 CERTIFICATE_PDF = "certificate.pdf"
@@ -321,9 +322,9 @@ def _run(
         stage.forward_seconds += time.perf_counter() - start
     with stage("estimate"):
         applied = result.plan.applied_precisions()
-        shipped_works = layer_works(profile.layers, lambda name: applied.get(name, "FP32"))
+        shipped_works = layer_works(profile.layers, lambda name: applied.get(name, FP32))
         comparison = energy.compare(
-            layer_works(profile.layers, lambda name: "FP32"), shipped_works, hardware, grid
+            layer_works(profile.layers, lambda name: FP32), shipped_works, hardware, grid
         )
         carbon = _carbon_section(comparison, config, grid)
         carbon["memory_bound"] = energy.memory_bound_layers(shipped_works, hardware)
@@ -413,7 +414,7 @@ def _make(request: Any, _config: Config, _pooling: str) -> Any:
 def saving_split(runtime: str, precision_pct: float, hardware: Any) -> dict[str, Any]:
     """The estimated reduction split into the runtime's share (FP32 → FP32 in the shipped
     runtime) and the precision's share (the NeuroQuant plan), each with its evidence."""
-    int8 = hardware.factor("INT8")
+    int8 = hardware.factor(INT8)
     return {
         "runtime": {
             "name": runtime,
@@ -478,12 +479,12 @@ def _advice(
     from quantzero_ci.carbon import energy
 
     layers = planned.advisor.restore(target - pcs)
-    kept = {**applied, **dict.fromkeys(layers, "FP32")}
+    kept = {**applied, **dict.fromkeys(layers, FP32)}
     from quantzero_ci.carbon.section import layer_works
 
     comparison = energy.compare(
-        layer_works(profile.layers, lambda name: "FP32"),
-        layer_works(profile.layers, lambda name: kept.get(name, "FP32")),
+        layer_works(profile.layers, lambda name: FP32),
+        layer_works(profile.layers, lambda name: kept.get(name, FP32)),
         hardware,
         grid,
     )

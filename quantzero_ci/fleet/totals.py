@@ -23,6 +23,7 @@ import numpy as np
 from quantzero_ci.carbon import energy
 from quantzero_ci.carbon.grid import GridIntensity
 from quantzero_ci.carbon.hardware import HardwareClass
+from quantzero_ci.precisions import FP32
 
 SAMPLES = 4000
 SEED = 20240601
@@ -161,8 +162,8 @@ def member_work(report: Mapping[str, Any]) -> MemberWork:
         label=str(report["model"]["label"]),
         hardware=HardwareClass.from_dict(deployment["hardware"]),
         grid=GridIntensity.from_dict(deployment["grid"]),
-        before=layer_works(layers, lambda name: "FP32"),
-        after=layer_works(layers, lambda name: applied.get(name, "FP32")),
+        before=layer_works(layers, lambda name: FP32),
+        after=layer_works(layers, lambda name: applied.get(name, FP32)),
         inferences_per_day=float(ipd),
         deployments=int(deployments),
         before_kg=float(report["carbon"]["annual"]["before_kg"]),
