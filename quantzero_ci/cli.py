@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from quantzero_ci import __version__
+from quantzero_ci.checks import CHECKS
 from quantzero_ci.errors import EXIT_INTERNAL, QuantZeroError
 from quantzero_ci.funnel import DEBUG_ENV, debug_requested, internal_error, traceback_text
 from quantzero_ci.keysource import SIGNING_KEY_ENV, signing_key_pem
@@ -60,15 +61,25 @@ def main(debug: bool = False) -> None:
     its predictions, and certify the result."""
 
 
+def _param(flag: str) -> str:
+    return flag.replace("-", "_")
+
+
+def _threshold_flags(command: Any) -> Any:
+    """One `--flag` per gate check that has one (`checks.CHECKS`), in the table's order."""
+    for check in reversed(CHECKS):
+        if check.cli_flag:
+            command = click.option(f"--{check.cli_flag}", type=float, help=check.help)(command)
+    return command
+
+
 def _overrides(**values: object) -> dict[str, object]:
     keys = {
         "model": "model",
         "hardware": "deployment.hardware",
         "country": "deployment.country",
         "mode": "compression.mode",
-        "min_pcs": "gate.min_pcs",
-        "min_carbon_reduction": "gate.min_carbon_reduction_pct",
-        "max_accuracy_drop": "gate.max_accuracy_drop_pp",
+        **{_param(check.cli_flag): check.config_key for check in CHECKS if check.cli_flag},
         "output_dir": "output_dir",
         "input_shape": "model.input_shape",
         "label": "model.label",
@@ -93,9 +104,7 @@ def _overrides(**values: object) -> dict[str, object]:
     type=click.Choice(["auto", "accuracy_preserving", "max_savings"]),
     help="NeuroQuant mode.",
 )
-@click.option("--min-pcs", type=float, help="Fail below this Prediction Consistency Score (0–1).")
-@click.option("--min-carbon-reduction", type=float, help="Fail below this carbon reduction (%).")
-@click.option("--max-accuracy-drop", type=float, help="Fail above this top-1 accuracy drop (pp).")
+@_threshold_flags
 @click.option(
     "--signing-key",
     type=click.Path(path_type=Path),
@@ -110,7 +119,7 @@ def gate(config_path: Path | None, signing_key: Path | None, **flags: Any) -> No
         config_path = Path(DEFAULT_CONFIG_NAME)
     workspace = github_workspace()
     config = load_config(config_path, _overrides(**flags), workspace=workspace)
-    key_pem = signing_key_pem(signing_key, config.signing_key)
+    key_pem = signing_key_pem(signing_key, config.signing_key, environ=os.environ)
     outcome = run_gate(config, signing_key_pem=key_pem, stage=_stage_echo, workspace=workspace)
     for note in outcome.report["compression"]["notes"]:
         echo(f"warning: {note}", err=True)

@@ -87,11 +87,18 @@ def verify_command(
     Exit codes: 0 verified, 1 mismatch or bad signature, 3 unsigned but otherwise consistent,
     2 usage error.
     """
-    from quantzero_ci.certificate_check import verify_certificate
+    from quantzero_ci.certchecks import load_document
+    from quantzero_ci.certificate_check import verify_document
+    from quantzero_ci.fleet import FLEET_SCHEMA
+    from quantzero_ci.fleet.verify import verify_fleet_file
 
     with _edge():
-        result = verify_certificate(
-            cert,
+        document = load_document(cert)
+        # the file's schema says which certificate it is: one model's, or a fleet's
+        verify = verify_fleet_file if document.get("schema") == FLEET_SCHEMA else verify_document
+        result = verify(
+            document,
+            source=str(cert),
             public_key_path=public_key,
             model_path=model,
             compressed_model_path=compressed_model,

@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 
 from quantzero_ci import safepath
+from quantzero_ci.checks import CHECKS, GateCheck
 from quantzero_ci.errors import ConfigError
-from quantzero_ci.neuroquant.planners import AUTO_MODE
-from quantzero_ci.neuroquant.policy import CUSTOM_MODE, MODES
+from quantzero_ci.modes import AUTO_MODE, CUSTOM_MODE, check_mode, cortical_thresholds
 from quantzero_ci.safeload import (
     DocumentError,
     DuplicateKeyError,
@@ -109,12 +109,14 @@ class CompressionConfig:
 
     mode: str = AUTO_MODE
     thresholds: tuple[float, float] | None = None  # cortical modes only
-    target_pcs: float | None = None  # auto only; None: gate.min_pcs
+    # the PCS the plan aims at: settable for auto only; load_config defaults it to gate.min_pcs
+    target_pcs: float | None = None
 
 
 @dataclass(frozen=True)
 class GateConfig:
-    """Thresholds that decide the job's exit code."""
+    """Thresholds that decide the job's exit code: one field per row of `checks.CHECKS` (its
+    `key`, range and default live there), plus the settings that change how a check reads."""
 
     min_carbon_reduction_pct: float = 0.0
     min_pcs: float = 0.95
@@ -123,6 +125,10 @@ class GateConfig:
     pcs_decides_on: str = "point"  # or "lower_bound": the 95% Wilson interval's lower end
     # "estimate" or "lower_bound": carbon reduction and PCS both decide on their 95% lower end
     decide_on: str = "estimate"
+
+    def thresholds(self) -> dict[str, Any]:
+        """The report's `thresholds`: each check's key, then the settings that shape it."""
+        return {key: getattr(self, key) for check in CHECKS for key in (check.key, *check.settings)}
 
 
 @dataclass(frozen=True)
@@ -273,12 +279,16 @@ def _build(
     )
     signing_key = top["signing_key"]
     regular = {"regular_file": True}
+    gate = _gate(sections["gate"])
+    compression = _compression(sections["compression"])
+    if compression.target_pcs is None:  # the plan aims at the gate's PCS unless auto says otherwise
+        compression = replace(compression, target_pcs=gate.min_pcs)
     return Config(
         model=_model(sections["model"], base("model")),
         data=_data(sections["data"], file_dir, override_dirs, cwd),
         deployment=_deployment(sections["deployment"]),
-        compression=_compression(sections["compression"]),
-        gate=_gate(sections["gate"]),
+        compression=compression,
+        gate=gate,
         consistency=_consistency(sections["consistency"]),
         output_dir=output_dir,
         base_dir=file_dir,
@@ -597,23 +607,12 @@ def _deployment(section: dict[str, Any]) -> DeploymentConfig:
 
 def _compression(section: dict[str, Any]) -> CompressionConfig:
     _known(section, "compression", {"mode", "thresholds", "target_pcs"})
-    modes = (AUTO_MODE, *MODES, CUSTOM_MODE)
     default = CUSTOM_MODE if section.get("thresholds") is not None else AUTO_MODE
-    mode = str(section.get("mode", default)).strip().replace("-", "_")
-    if mode not in modes:
-        raise ConfigError(
-            "compression.mode",
-            f"{quote(section.get('mode'))} is not a NeuroQuant mode",
-            f"Use one of: {', '.join(modes)}.",
-        )
+    mode = check_mode(section.get("mode", default))
     target = section.get("target_pcs")
     if mode == AUTO_MODE:
         if section.get("thresholds") is not None:
-            raise ConfigError(
-                "compression.thresholds",
-                "applies to the cortical modes, not auto",
-                "Remove thresholds, or set mode: accuracy_preserving, max_savings or custom.",
-            )
+            cortical_thresholds(mode, section["thresholds"])  # raises: auto takes none
         return CompressionConfig(
             mode=mode,
             target_pcs=None
@@ -627,46 +626,13 @@ def _compression(section: dict[str, Any]) -> CompressionConfig:
             "Remove target_pcs, or set mode: auto.",
         )
     thresholds = section.get("thresholds")
-    if thresholds is None:
-        if mode == CUSTOM_MODE:
-            raise ConfigError(
-                "compression.thresholds",
-                "is missing for the custom mode",
-                "Give two cumulative FLOP shares, e.g. thresholds: [0.15, 0.60].",
-            )
-        return CompressionConfig(mode=mode, thresholds=MODES[mode])
-    if isinstance(thresholds, str):
+    if isinstance(thresholds, str):  # "0.15, 0.60" from an action input or a flag
         thresholds = [part for part in thresholds.replace(",", " ").split() if part]
-    if not isinstance(thresholds, (list, tuple)) or len(thresholds) != 2:
-        raise ConfigError(
-            "compression.thresholds",
-            "must be two numbers [int8_below, bf16_below]",
-            "e.g. thresholds: [0.15, 0.60] (cumulative FLOP shares between 0 and 1).",
-        )
-    low = _number(thresholds[0], "compression.thresholds", 0.0, 1.0)
-    high = _number(thresholds[1], "compression.thresholds", 0.0, 1.0)
-    if low > high:
-        raise ConfigError(
-            "compression.thresholds",
-            f"[{low}, {high}] is not ascending",
-            "The INT8 threshold must not exceed the BF16 threshold, e.g. [0.15, 0.60].",
-        )
-    return CompressionConfig(mode=mode, thresholds=(low, high))
+    return CompressionConfig(mode=mode, thresholds=cortical_thresholds(mode, thresholds))
 
 
 def _gate(section: dict[str, Any]) -> GateConfig:
-    _known(
-        section,
-        "gate",
-        {
-            "min_carbon_reduction_pct",
-            "min_pcs",
-            "max_accuracy_drop_pp",
-            "max_carbon_increase_pct",
-            "pcs_decides_on",
-            "decide_on",
-        },
-    )
+    _known(section, "gate", {key for c in CHECKS for key in (c.key, *c.settings)})
     defaults = GateConfig()
     decide_on = str(section.get("decide_on", defaults.decide_on)).strip()
     decide_on = decide_on.replace("-", "_").replace(" ", "_")
@@ -686,24 +652,17 @@ def _gate(section: dict[str, Any]) -> GateConfig:
             "Use point (the measured PCS) or lower_bound (its 95% Wilson lower bound).",
         )
 
-    def optional(key: str, low: float, high: float) -> float | None:
-        value = section.get(key)
-        if value is None or (
-            isinstance(value, str) and value.strip().lower() in ("", "none", "null")
+    def threshold(check: GateCheck) -> float | None:
+        value = section.get(check.key, check.default)
+        if check.optional and (
+            value is None
+            or (isinstance(value, str) and value.strip().lower() in ("", "none", "null"))
         ):
             return None
-        return _number(value, f"gate.{key}", low, high)
+        return _number(value, check.config_key, check.low, check.high)
 
     return GateConfig(
-        min_carbon_reduction_pct=_number(
-            section.get("min_carbon_reduction_pct", defaults.min_carbon_reduction_pct),
-            "gate.min_carbon_reduction_pct",
-            -100.0,
-            100.0,
-        ),
-        min_pcs=_number(section.get("min_pcs", defaults.min_pcs), "gate.min_pcs", 0.0, 1.0),
-        max_accuracy_drop_pp=optional("max_accuracy_drop_pp", 0.0, 100.0),
-        max_carbon_increase_pct=optional("max_carbon_increase_pct", 0.0, 10_000.0),
+        **{check.key: threshold(check) for check in CHECKS},
         pcs_decides_on=decides_on,
         decide_on=decide_on,
     )

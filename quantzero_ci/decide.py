@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from quantzero_ci.checks import CHECKS
 
-def _check(
+
+def threshold_check(
     name: str, label: str, value: float, threshold: float, comparison: str, unit: str
 ) -> dict:
+    """One check row: ``value`` against ``threshold`` by ``comparison`` (">=" or "<=")."""
     passed = value >= threshold if comparison == ">=" else value <= threshold
     margin = value - threshold if comparison == ">=" else threshold - value
     return {
@@ -27,80 +30,24 @@ def _check(
     }
 
 
-def _lower_bound(thresholds: Mapping[str, Any]) -> bool:
-    """``gate.decide_on: lower_bound``: carbon and PCS decide on their 95% intervals' lower end."""
-    return thresholds.get("decide_on") == "lower_bound"
-
-
-def _carbon_check(carbon: Mapping[str, Any], thresholds: Mapping[str, Any]) -> dict:
-    """Carbon reduction against gate.min_carbon_reduction_pct: the estimate, or with
-    ``decide_on: lower_bound`` the lower end of its 95% interval (``decided_on`` says which)."""
-    if _lower_bound(thresholds):
-        value, label = float(carbon["reduction_ci95"][0]), "Carbon reduction, 95% lower bound"
-    else:
-        value, label = float(carbon["reduction_pct"]), "Carbon reduction"
-    check = _check(
-        "carbon_reduction",
-        label,
-        value,
-        float(thresholds["min_carbon_reduction_pct"]),
-        ">=",
-        "%",
-    )
-    if "decide_on" in thresholds:  # certificates from before the option lack it
-        check["decided_on"] = "lower_bound" if _lower_bound(thresholds) else "estimate"
-    return check
-
-
-def _pcs_check(consistency: Mapping[str, Any], thresholds: Mapping[str, Any]) -> dict:
-    """PCS against gate.min_pcs: the point estimate, or with ``pcs_decides_on: lower_bound``
-    (or ``decide_on: lower_bound``) the lower end of its 95% Wilson interval; the check says
-    which (``decided_on``)."""
-    on = "lower_bound" if _lower_bound(thresholds) else thresholds.get("pcs_decides_on") or "point"
-    if on == "lower_bound":
-        value, label = float(consistency["ci95"][0]), "PCS, 95% lower bound"
-    else:
-        value, label = float(consistency["pcs"]), "Prediction Consistency Score"
-    check = _check("pcs", label, value, float(thresholds["min_pcs"]), ">=", "")
-    if "pcs_decides_on" in thresholds or "decide_on" in thresholds:  # older certificates lack it
-        check["decided_on"] = on
-    return check
-
-
 def evaluate_checks(
     report: Mapping[str, Any], thresholds: Mapping[str, Any]
 ) -> tuple[list[dict], dict]:
-    """Checks for every configured threshold, and the decision (passed only if all pass)."""
-    checks = [
-        _carbon_check(report["carbon"], thresholds),
-        _pcs_check(report["consistency"], thresholds),
-    ]
-    accuracy = report.get("accuracy")
-    max_drop = thresholds.get("max_accuracy_drop_pp")
-    if max_drop is not None and accuracy:
-        checks.append(
-            _check(
-                "accuracy_drop",
-                "Top-1 accuracy drop",
-                float(accuracy["drop_pp"]),
-                float(max_drop),
-                "<=",
-                " pp",
-            )
+    """Checks for every configured threshold (`checks.CHECKS`, in order), and the decision
+    (passed only if all pass). An optional check runs when its threshold is set and the report
+    has its figure."""
+    checks = []
+    for check in CHECKS:
+        if check.optional and thresholds.get(check.key) is None:
+            continue
+        figure = check.figure(report, thresholds)
+        if figure is None:
+            continue
+        value, label = figure
+        row = threshold_check(
+            check.name, label, value, float(thresholds[check.key]), check.comparison, check.unit
         )
-    baseline = report.get("baseline")
-    max_increase = thresholds.get("max_carbon_increase_pct")
-    if max_increase is not None and baseline and baseline.get("change_pct") is not None:
-        checks.append(
-            _check(
-                "carbon_increase",
-                "FP32 carbon change vs base branch",
-                float(baseline["change_pct"]),
-                float(max_increase),
-                "<=",
-                "%",
-            )
-        )
+        checks.append({**row, **check.notes(thresholds)})
     failed = [check["name"] for check in checks if not check["passed"]]
     if failed:
         labels = ", ".join(check["label"] for check in checks if not check["passed"])

@@ -19,6 +19,7 @@ from typing import Any
 from quantzero_ci.config import Config, display_path
 from quantzero_ci.errors import EXIT_GATE_FAILED, EXIT_PASS, InputError, note_on
 from quantzero_ci.outputset import OutputSet, open_output_set
+from quantzero_ci.precisions import FP32, INT8
 
 CERTIFICATE_JSON = "certificate.json"
 CERTIFICATE_PDF = "certificate.pdf"
@@ -251,11 +252,7 @@ def _run(
             eval_batch_size(len(calibration), config.data.batch_size)
         )
         calib_batches = first_inputs(calib_batches, config.data.max_calibration)
-    target_pcs = (
-        config.compression.target_pcs
-        if config.compression.target_pcs is not None
-        else config.gate.min_pcs
-    )
+    target_pcs = config.compression.target_pcs  # resolved by load_config (default gate.min_pcs)
     with stage("plan"):
         planned = (textgate.plan if textgate.uses_text_route(config) else _make)(
             planners.PlanRequest(
@@ -323,10 +320,10 @@ def _run(
         )
         stage.forward_seconds += time.perf_counter() - start
     with stage("estimate"):
-        applied = plan_applied(result.plan)
-        shipped_works = layer_works(profile.layers, lambda name: applied.get(name, "FP32"))
+        applied = result.plan.applied_precisions()
+        shipped_works = layer_works(profile.layers, lambda name: applied.get(name, FP32))
         comparison = energy.compare(
-            layer_works(profile.layers, lambda name: "FP32"), shipped_works, hardware, grid
+            layer_works(profile.layers, lambda name: FP32), shipped_works, hardware, grid
         )
         carbon = _carbon_section(comparison, config, grid)
         carbon["memory_bound"] = energy.memory_bound_layers(shipped_works, hardware)
@@ -384,14 +381,7 @@ def _run(
         verification=verification,
         sizes=(len(state_dict_bytes(loaded.module)), paths["model"].stat().st_size),
         baseline=baseline_section,
-        thresholds={
-            "min_carbon_reduction_pct": config.gate.min_carbon_reduction_pct,
-            "min_pcs": config.gate.min_pcs,
-            "pcs_decides_on": config.gate.pcs_decides_on,
-            "decide_on": config.gate.decide_on,
-            "max_accuracy_drop_pp": config.gate.max_accuracy_drop_pp,
-            "max_carbon_increase_pct": config.gate.max_carbon_increase_pct,
-        },
+        thresholds=config.gate.thresholds(),
         provenance={
             "grid_table_sha256": grid_module.table_sha256(),
             "hardware_table_sha256": hardware_module.table_sha256(),
@@ -436,7 +426,7 @@ def _make(request: Any, _config: Config, _pooling: str) -> Any:
 def saving_split(runtime: str, precision_pct: float, hardware: Any) -> dict[str, Any]:
     """The estimated reduction split into the runtime's share (FP32 → FP32 in the shipped
     runtime) and the precision's share (the NeuroQuant plan), each with its evidence."""
-    int8 = hardware.factor("INT8")
+    int8 = hardware.factor(INT8)
     return {
         "runtime": {
             "name": runtime,
@@ -504,12 +494,12 @@ def _advice(
     from quantzero_ci.carbon import energy
 
     layers = planned.advisor.restore(target - pcs, pcs)
-    kept = {**applied, **dict.fromkeys(layers, "FP32")}
+    kept = {**applied, **dict.fromkeys(layers, FP32)}
     from quantzero_ci.carbon.section import layer_works
 
     comparison = energy.compare(
-        layer_works(profile.layers, lambda name: "FP32"),
-        layer_works(profile.layers, lambda name: kept.get(name, "FP32")),
+        layer_works(profile.layers, lambda name: FP32),
+        layer_works(profile.layers, lambda name: kept.get(name, FP32)),
         hardware,
         grid,
     )
@@ -519,11 +509,6 @@ def _advice(
         "carbon_reduction_pct_then": comparison.reduction_pct,
         "basis": planned.advisor.basis,
     }
-
-
-def plan_applied(plan: Any) -> dict[str, str]:
-    """Layer name → the precision really applied."""
-    return {layer.name: layer.applied for layer in plan.layers}
 
 
 def _carbon_section(comparison: Any, config: Config, grid: Any) -> dict[str, Any]:

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from quantzero_ci.errors import ConfigError, OutputError
+from quantzero_ci.report import SCHEMA as CERTIFICATE_SCHEMA
 from quantzero_ci.safeload import load_json
 from quantzero_ci.stats import file_sha256
 
 MANIFEST = ".quantzero-outputs.json"
 MANIFEST_SCHEMA = "quantzero-ci/outputs/v1"
 FIELD = "output_dir"
-CERTIFICATE_SCHEMA = "quantzero-ci/certificate/v1"
 LEGACY_NAMES = (
     "certificate.json",
     "certificate.pdf",

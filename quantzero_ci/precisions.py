@@ -28,11 +28,13 @@ class Precision:
         return self.bytes_per_element / 4.0
 
 
+INT8, BF16, FP32 = "INT8", "BF16", "FP32"  # the names other modules use instead of literals
+
 TABLE: Mapping[str, Precision] = MappingProxyType(
     {
-        "INT8": Precision("INT8", 1, "int8_factor", "8-bit integer (real quantized kernels)"),
-        "BF16": Precision("BF16", 2, "bf16_factor", "bfloat16 (a real cast)"),
-        "FP32": Precision("FP32", 4, None, "32-bit float (untouched)"),
+        INT8: Precision(INT8, 1, "int8_factor", "8-bit integer (real quantized kernels)"),
+        BF16: Precision(BF16, 2, "bf16_factor", "bfloat16 (a real cast)"),
+        FP32: Precision(FP32, 4, None, "32-bit float (untouched)"),
     }
 )
 

@@ -38,7 +38,8 @@ def _load(name: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment the markdown templates render in (the fleet comment too)."""
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_load),
         undefined=jinja2.StrictUndefined,
@@ -88,9 +89,9 @@ def _context(report: Mapping[str, Any]) -> dict[str, Any]:
 
 def render_comment(report: Mapping[str, Any]) -> str:
     """The pull-request comment for `report`."""
-    return _environment().get_template(COMMENT_TEMPLATE).render(_context(report))
+    return environment().get_template(COMMENT_TEMPLATE).render(_context(report))
 
 
 def render_summary(report: Mapping[str, Any]) -> str:
     """The job summary: the comment plus the per-layer plan."""
-    return _environment().get_template(SUMMARY_TEMPLATE).render(_context(report))
+    return environment().get_template(SUMMARY_TEMPLATE).render(_context(report))

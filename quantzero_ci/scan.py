@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from quantzero_ci.config import Config
+from quantzero_ci.precisions import FP32
 
 
 def scan_model(config: Config) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def scan_model(config: Config) -> dict[str, Any]:
     with torch.no_grad():
         profile = profile_model(loaded.module, torch.zeros(config.model.input_shape))
     works = [
-        LayerWork(layer.name, layer.flops, layer.weight_bytes, layer.activation_bytes, "FP32")
+        LayerWork(layer.name, layer.flops, layer.weight_bytes, layer.activation_bytes, FP32)
         for layer in profile.layers
     ]
     estimate = point_estimate(works, hardware, grid.g_per_kwh)

@@ -12,19 +12,9 @@ import pytest
 import torch
 from pypdf import PdfReader
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "digits"
+from tests.support import EXAMPLE, ROOT, quantzero, write_workspace
 
-
-def quantzero(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "quantzero_ci.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+pytestmark = pytest.mark.slow  # the real CLI in a subprocess, on the example and torchvision
 
 
 @pytest.fixture(scope="session")
@@ -180,14 +170,18 @@ def torchvision_dir(tmp_path_factory) -> Path:
     """ResNet-18 (random weights, seed 0) on small synthetic inputs: exercises the real pipeline."""
     work = tmp_path_factory.mktemp("tv")
     generator = torch.Generator().manual_seed(1)
-    torch.save({"inputs": torch.randn(16, 3, 64, 64, generator=generator)}, work / "calib.pt")
-    torch.save({"inputs": torch.randn(40, 3, 64, 64, generator=generator)}, work / "eval.pt")
-    (work / ".quantzero.yml").write_text(
-        "version: 1\nmodel:\n  torchvision: resnet18\n  input_shape: [1, 3, 64, 64]\n"
-        "data:\n  calibration: calib.pt\n  evaluation: eval.pt\n"
-        "deployment:\n  hardware: cloud-vcpu\n  country: DE\n"
-        "gate:\n  min_carbon_reduction_pct: 0\n  min_pcs: 0\n"
-    )
+    files = {
+        "calib.pt": {"inputs": torch.randn(16, 3, 64, 64, generator=generator)},
+        "eval.pt": {"inputs": torch.randn(40, 3, 64, 64, generator=generator)},
+    }
+    config = {
+        "version": 1,
+        "model": {"torchvision": "resnet18", "input_shape": [1, 3, 64, 64]},
+        "data": {"calibration": "calib.pt", "evaluation": "eval.pt"},
+        "deployment": {"hardware": "cloud-vcpu", "country": "DE"},
+        "gate": {"min_carbon_reduction_pct": 0, "min_pcs": 0},
+    }
+    write_workspace(work, files, config)
     return work
 
 

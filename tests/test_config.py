@@ -35,7 +35,7 @@ def test_minimal_file_gets_defaults_and_paths_relative_to_the_file(tmp_path, mon
     assert config.model.input_shape == (1, 1, 16, 16)
     assert config.compression.mode == "auto"
     assert config.compression.thresholds is None
-    assert config.compression.target_pcs is None
+    assert config.compression.target_pcs == config.gate.min_pcs  # auto plans to the gate's PCS
     assert config.output_dir == tmp_path / "quantzero-out"
     assert config.gate.max_accuracy_drop_pp is None
 

@@ -65,3 +65,27 @@ def test_thresholds_exactly_met_pass():
 def test_optional_checks_are_skipped_when_unset_or_without_data():
     checks, _ = evaluate_checks(report(drop=None), {**THRESHOLDS, "max_carbon_increase_pct": None})
     assert [c["name"] for c in checks] == ["carbon_reduction", "pcs"]
+
+
+def test_one_table_drives_the_config_the_flags_the_inputs_and_the_thresholds():
+    """checks.CHECKS is the one description of a gate check; everything else follows it."""
+    from dataclasses import fields
+
+    import yaml
+
+    from quantzero_ci.checks import CHECKS
+    from quantzero_ci.cli import gate
+    from quantzero_ci.config import GateConfig
+    from quantzero_ci.github.inputs import NUMBER_OVERRIDES
+    from tests.support import ROOT
+
+    keys = [key for check in CHECKS for key in (check.key, *check.settings)]
+    assert {f.name for f in fields(GateConfig)} == set(keys)
+    assert list(GateConfig().thresholds()) == keys
+    assert all(getattr(GateConfig(), c.key) == c.default for c in CHECKS)
+    flags = {opt for param in gate.params for opt in param.opts}
+    assert {f"--{c.cli_flag}" for c in CHECKS if c.cli_flag} <= flags
+    assert {c.action_input: c.config_key for c in CHECKS} == NUMBER_OVERRIDES
+    action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+    for check in CHECKS:
+        assert check.config_key in action["inputs"][check.action_input]["description"]

@@ -63,9 +63,9 @@ def member_summary(report: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check(name: str, label: str, value: float, threshold: float, comparison: str, unit: str):
-    from quantzero_ci.decide import _check as check
+    from quantzero_ci.decide import threshold_check
 
-    return check(name, label, value, threshold, comparison, unit)
+    return threshold_check(name, label, value, threshold, comparison, unit)
 
 
 def fleet_decision(
@@ -134,7 +134,7 @@ def fleet_body(
 ) -> dict[str, Any]:
     """The fleet certificate without its signature (members already checked and sorted)."""
     from quantzero_ci.carbon import grid, hardware
-    from quantzero_ci.certificate_check import SCHEMA
+    from quantzero_ci.report import SCHEMA
 
     reports = [m.report for m in members]
     summaries = [member_summary(r) for r in reports]

@@ -61,9 +61,11 @@ def _thresholds(fleet_thresholds: Any, minimum: float | None, maximum: float | N
 
 
 def _key(path: Path | None, configured: Path | None = None) -> bytes | None:
+    import os
+
     from quantzero_ci.keysource import signing_key_pem
 
-    return signing_key_pem(path, configured)
+    return signing_key_pem(path, configured, environ=os.environ)
 
 
 @fleet_group.command("list")

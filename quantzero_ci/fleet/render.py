@@ -22,11 +22,11 @@ def member_rows(fleet: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def render_fleet_comment(fleet: Mapping[str, Any]) -> str:
     """The fleet's PR comment: one row per model, failed first, then the totals and checks."""
-    from quantzero_ci.render import _environment
+    from quantzero_ci.render import environment
 
     rows = member_rows(fleet)
     return (
-        _environment()
+        environment()
         .get_template(COMMENT_TEMPLATE)
         .render(f=fleet, rows=rows, passed=sum(1 for s in rows if s["passed"]))
     )

@@ -23,6 +23,7 @@ import numpy as np
 from quantzero_ci.carbon import energy
 from quantzero_ci.carbon.grid import GridIntensity
 from quantzero_ci.carbon.hardware import HardwareClass
+from quantzero_ci.precisions import FP32
 
 SAMPLES = 4000
 SEED = 20240601
@@ -151,8 +152,9 @@ def _baseline(members: Sequence[MemberWork], before_kg: float) -> dict[str, Any]
 def member_work(report: Mapping[str, Any]) -> MemberWork:
     """A member certificate's facts for the totals (its recorded profile, plan and deployment)."""
     from quantzero_ci.carbon.section import layer_works
+    from quantzero_ci.neuroquant.policy import Plan
 
-    applied = {layer["name"]: layer["applied"] for layer in report["compression"]["layers"]}
+    applied = Plan.from_dict(report["compression"]).applied_precisions()
     layers = report["profile"]["layers"]
     deployment = report["deployment"]
     ipd, deployments = deployment["inferences_per_day"], deployment["deployments"]
@@ -160,8 +162,8 @@ def member_work(report: Mapping[str, Any]) -> MemberWork:
         label=str(report["model"]["label"]),
         hardware=HardwareClass.from_dict(deployment["hardware"]),
         grid=GridIntensity.from_dict(deployment["grid"]),
-        before=layer_works(layers, lambda name: "FP32"),
-        after=layer_works(layers, lambda name: applied.get(name, "FP32")),
+        before=layer_works(layers, lambda name: FP32),
+        after=layer_works(layers, lambda name: applied.get(name, FP32)),
         inferences_per_day=float(ipd),
         deployments=int(deployments),
         before_kg=float(report["carbon"]["annual"]["before_kg"]),

@@ -1,7 +1,8 @@
 """`quantzero verify fleet.json`: the fleet's signature, each embedded member certificate (its
 hash, signature and every figure), and every fleet figure re-derived from the members.
 
-`quantzero verify` recognises a fleet certificate by its schema and lands here.
+`quantzero verify` (`cli_certs.verify_command`) recognises a fleet certificate by its schema and
+lands here; the checks a fleet shares with one model's certificate come from `certchecks`.
 """
 
 from __future__ import annotations
@@ -10,22 +11,24 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from quantzero_ci.certificate_check import (
+from quantzero_ci.certchecks import (
     FAIL,
     NOTE,
     PASS,
     CheckResult,
+    MissingField,
     VerificationResult,
-    _diff,
-    _get,
-    _guard,
-    _Missing,
-    _payload_hash_check,
-    _signature_check,
-    _verdict,
-    verify_report,
+    diff,
+    guard,
+    lookup,
+    payload_hash_check,
+    read_public_key,
+    signature_check,
+    verdict_of,
 )
+from quantzero_ci.certificate_check import verify_report
 from quantzero_ci.errors import InputError
+from quantzero_ci.report import SCHEMA
 
 
 def verify_fleet_file(
@@ -43,12 +46,7 @@ def verify_fleet_file(
                 f"{flag}: {source} is a fleet certificate; model files are checked against a "
                 "member's certificate.json (quantzero verify MEMBER/certificate.json --model ...)."
             )
-    public_key_pem = None
-    if public_key_path is not None:
-        if not public_key_path.is_file():
-            raise InputError(f"--public-key: {public_key_path} does not exist.")
-        public_key_pem = public_key_path.read_bytes()
-    return verify_fleet(document, source=source, public_key_pem=public_key_pem)
+    return verify_fleet(document, source=source, public_key_pem=read_public_key(public_key_path))
 
 
 def verify_fleet(
@@ -59,32 +57,30 @@ def verify_fleet(
 
     key = load_public_key(public_key_pem, source="--public-key") if public_key_pem else None
     checks = [
-        _signature_check(fleet, key),
-        _guard("payload hash", lambda: _payload_hash_check(fleet)),
+        signature_check(fleet, key),
+        guard("payload hash", lambda: payload_hash_check(fleet)),
         *_member_checks(fleet),
-        _guard("member rows", lambda: _summaries_check(fleet)),
-        _guard("tables", lambda: _tables_check(fleet)),
-        _guard("totals", lambda: _totals_check(fleet)),
-        _guard("checks and decision", lambda: _decision_check(fleet)),
-        _guard("fleet id and date", lambda: _identity_check(fleet)),
+        guard("member rows", lambda: _summaries_check(fleet)),
+        guard("tables", lambda: _tables_check(fleet)),
+        guard("totals", lambda: _totals_check(fleet)),
+        guard("checks and decision", lambda: _decision_check(fleet)),
+        guard("fleet id and date", lambda: _identity_check(fleet)),
     ]
-    signed = _get(fleet, "signature", {}).get("status") == "signed"
+    signed = lookup(fleet, "signature", {}).get("status") == "signed"
     return VerificationResult(source=source, signed=signed, checks=tuple(checks))
 
 
 def _certificates(fleet: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    members = _get(fleet, "members")
+    members = lookup(fleet, "members")
     if not isinstance(members, list) or not members:
         raise ValueError("members is not a non-empty list")
-    return [_get(member, "certificate") for member in members]
+    return [lookup(member, "certificate") for member in members]
 
 
 def _member_checks(fleet: Mapping[str, Any]) -> list[CheckResult]:
-    from quantzero_ci.certificate_check import SCHEMA
-
     try:
         certificates = _certificates(fleet)
-    except (_Missing, ValueError, TypeError) as error:
+    except (MissingField, ValueError, TypeError) as error:
         return [CheckResult("members", FAIL, f"cannot read the members: {error}")]
     results = []
     statuses = set()
@@ -95,7 +91,7 @@ def _member_checks(fleet: Mapping[str, Any]) -> list[CheckResult]:
         else None
     )
     for i, certificate in enumerate(certificates):
-        label = _get(certificate, "model.label", f"members[{i}]")
+        label = lookup(certificate, "model.label", f"members[{i}]")
         name = f"member {label}"
         if not isinstance(certificate, Mapping) or certificate.get("schema") != SCHEMA:
             results.append(CheckResult(name, FAIL, f"members[{i}] is not a {SCHEMA} certificate"))
@@ -132,19 +128,19 @@ def _summaries_check(fleet: Mapping[str, Any]) -> tuple[str, str]:
     from quantzero_ci.fleet.certificate import member_summary
 
     problems = []
-    members = _get(fleet, "members")
+    members = lookup(fleet, "members")
     keys = []
     for i, member in enumerate(members):
-        certificate = _get(member, "certificate")
+        certificate = lookup(member, "certificate")
         derived = member_summary(certificate)
-        problems += _diff(f"members[{i}].summary", _get(member, "summary"), derived)
-        problems += _diff(f"members[{i}].label", member.get("label"), derived["label"])
+        problems += diff(f"members[{i}].summary", lookup(member, "summary"), derived)
+        problems += diff(f"members[{i}].label", member.get("label"), derived["label"])
         keys.append((derived["label"], derived["model_sha256"]))
     if keys != sorted(keys):
         problems.append("members are not in label order")
     if len({label for label, _ in keys}) != len(keys):
         problems.append("two members share a label")
-    return _verdict(problems, f"{len(members)} member rows re-derive from their certificates")
+    return verdict_of(problems, f"{len(members)} member rows re-derive from their certificates")
 
 
 def _tables_check(fleet: Mapping[str, Any]) -> tuple[str, str]:
@@ -154,25 +150,27 @@ def _tables_check(fleet: Mapping[str, Any]) -> tuple[str, str]:
     problems = []
     for name, digest in ours.items():
         field = f"provenance.{name}_table_sha256"
-        if _get(fleet, field) != digest:
+        if lookup(fleet, field) != digest:
             problems.append(f"{field} is not this tool's {name} table ({digest})")
         for i, certificate in enumerate(_certificates(fleet)):
-            if _get(certificate, field) != _get(fleet, field):
+            if lookup(certificate, field) != lookup(fleet, field):
                 problems.append(f"members[{i}].{field} differs from the fleet's")
-    return _verdict(problems, "the fleet and every member use this tool's grid and hardware tables")
+    return verdict_of(
+        problems, "the fleet and every member use this tool's grid and hardware tables"
+    )
 
 
 def _totals_check(fleet: Mapping[str, Any]) -> tuple[str, str]:
     from quantzero_ci.fleet.totals import fleet_totals, member_work
 
-    interval = _get(fleet, "totals.interval")
+    interval = lookup(fleet, "totals.interval")
     derived = fleet_totals(
         [member_work(c) for c in _certificates(fleet)],
         samples=int(interval["samples"]),
         seed=int(interval["seed"]),
     )
-    problems = _diff("totals", _get(fleet, "totals"), derived)
-    return _verdict(
+    problems = diff("totals", lookup(fleet, "totals"), derived)
+    return verdict_of(
         problems,
         f"annual totals and 95% intervals re-derive ({derived['interval']['samples']} samples, "
         f"seed {derived['interval']['seed']}, shared draws)",
@@ -184,20 +182,20 @@ def _decision_check(fleet: Mapping[str, Any]) -> tuple[str, str]:
     from quantzero_ci.fleet.totals import fleet_totals, member_work
 
     certificates = _certificates(fleet)
-    interval = _get(fleet, "totals.interval")
+    interval = lookup(fleet, "totals.interval")
     totals = fleet_totals(
         [member_work(c) for c in certificates],
         samples=int(interval["samples"]),
         seed=int(interval["seed"]),
     )
     checks, decision, notes = fleet_decision(
-        [member_summary(c) for c in certificates], totals, _get(fleet, "thresholds")
+        [member_summary(c) for c in certificates], totals, lookup(fleet, "thresholds")
     )
-    problems = _diff("checks", _get(fleet, "checks"), checks)
-    problems += _diff("decision", _get(fleet, "decision"), decision)
-    problems += _diff("notes", _get(fleet, "notes"), notes)
+    problems = diff("checks", lookup(fleet, "checks"), checks)
+    problems += diff("decision", lookup(fleet, "decision"), decision)
+    problems += diff("notes", lookup(fleet, "notes"), notes)
     verdict = "passed" if decision["passed"] else f"failed ({', '.join(decision['failed'])})"
-    return _verdict(problems, f"{len(checks)} checks and the decision ({verdict}) re-derive")
+    return verdict_of(problems, f"{len(checks)} checks and the decision ({verdict}) re-derive")
 
 
 def _identity_check(fleet: Mapping[str, Any]) -> tuple[str, str]:
@@ -211,5 +209,5 @@ def _identity_check(fleet: Mapping[str, Any]) -> tuple[str, str]:
         "fleet_id": hashlib.sha256(lines.encode("utf-8")).hexdigest()[:32],
         "created_at": max(str(c["created_at"]) for c in certificates),
     }
-    problems = _diff("fleet", {k: _get(fleet, k) for k in derived}, derived)
-    return _verdict(problems, "fleet_id and created_at follow from the members")
+    problems = diff("fleet", {k: lookup(fleet, k) for k in derived}, derived)
+    return verdict_of(problems, "fleet_id and created_at follow from the members")

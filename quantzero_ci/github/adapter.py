@@ -36,11 +36,13 @@ from quantzero_ci.github.outputs import (
 )
 from quantzero_ci.github.ownership import hand_over
 from quantzero_ci.github.summary import append_summary, failure_markdown, warning_markdown
+from quantzero_ci.keysource import signing_key_pem as signing_key_pem_from
 from quantzero_ci.logsafe import log_line
 from quantzero_ci.terminate import sigterm_raises
 
 TITLE = "QuantZero CI"
 PR_CONTEXT_FILE = "pull-request.json"
+SIGNING_KEY_INPUT = "input `signing-key`"
 FORK_HINT = (
     "Pull requests from forks get a read-only token: use the fork-safe `workflow_run` pattern "
     "(docs/github-action.md#fork-safe-pattern), or give the job `permissions: pull-requests: write`."
@@ -211,12 +213,12 @@ def _run_fleet(
     named = [inputs.config_path] if inputs.config_path is not None else []
     out_dir = inputs.overrides.get("output_dir")
     output_dir = workspace / str(out_dir) if out_dir else None
-    signing_key_pem = inputs.signing_key_pem
-    if signing_key_pem is None and "signing_key" in inputs.overrides:
-        key_path = workspace / str(inputs.overrides["signing_key"])
-        if not key_path.is_file():
-            raise InputError(f"input `signing-key`: no key file at {key_path}.")
-        signing_key_pem = key_path.read_bytes()
+    key_file = inputs.overrides.get("signing_key")
+    signing_key_pem = signing_key_pem_from(
+        workspace / str(key_file) if key_file else None,
+        pem=inputs.signing_key_pem,
+        name=SIGNING_KEY_INPUT,
+    )
     check_signing_key(signing_key_pem)
     if inputs.fleet == "merge":
         from quantzero_ci.fleet.merge import merge_files
@@ -299,9 +301,10 @@ def _gate_fleet(
         k: v for k, v in inputs.overrides.items() if k not in ("output_dir", "signing_key")
     }
     configs = member_configs(fleet, workspace, output_dir, overrides=overrides)
-    if signing_key_pem is None:
-        key_path = common_signing_key(configs)
-        signing_key_pem = key_path.read_bytes() if key_path and key_path.is_file() else None
+    if signing_key_pem is None:  # a configured key that is missing is an error, as in `gate`
+        signing_key_pem = signing_key_pem_from(
+            None, common_signing_key(configs), name=SIGNING_KEY_INPUT
+        )
     runner.written.append(Path(os.path.abspath(output_dir or fleet.output_dir)))
     event = load_event(environ)
     if event.warning:
@@ -338,16 +341,9 @@ def _describe_baseline(section: Mapping[str, Any] | None, mode: str) -> str:
 
 
 def _signing_key(inputs: ActionInputs, config: Any) -> bytes | None:
-    if inputs.signing_key_pem is not None:
-        return inputs.signing_key_pem
-    path: Path | None = config.signing_key
-    if path is None:
-        return None
-    if not path.is_file():
-        raise InputError(
-            f"input `signing-key`: no key file at {path}. Create one with `quantzero keygen`."
-        )
-    return path.read_bytes()
+    return signing_key_pem_from(
+        None, config.signing_key, pem=inputs.signing_key_pem, name=SIGNING_KEY_INPUT
+    )
 
 
 def _annotate(report: Mapping[str, Any], runner: _Runner) -> None:

@@ -19,9 +19,8 @@ from quantzero_ci.errors import ConfigError, InputError, QuantZeroError
 from quantzero_ci.github import git
 from quantzero_ci.github.event import EventContext
 from quantzero_ci.github.inputs import BaselineSpec
+from quantzero_ci.report import SCHEMA as CERTIFICATE_SCHEMA
 from quantzero_ci.safeload import load_json
-
-CERTIFICATE_SCHEMA = "quantzero-ci/certificate/v1"
 
 Measure = Callable[[Config, Path], float]
 

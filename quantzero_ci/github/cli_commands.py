@@ -14,9 +14,8 @@ import click
 
 from quantzero_ci.errors import InputError
 from quantzero_ci.logsafe import echo
+from quantzero_ci.report import SCHEMA as CERTIFICATE_SCHEMA
 from quantzero_ci.safeload import load_json
-
-CERTIFICATE_SCHEMA = "quantzero-ci/certificate/v1"
 
 
 def post_comment_command(

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from quantzero_ci.checks import CHECKS
 from quantzero_ci.errors import ConfigError, InputError
 
 DEFAULT_CONFIG = ".quantzero.yml"
@@ -25,12 +26,7 @@ TEXT_OVERRIDES: dict[str, str] = {
     "output-dir": "output_dir",
     "label": "model.label",
 }
-NUMBER_OVERRIDES: dict[str, str] = {
-    "min-carbon-reduction": "gate.min_carbon_reduction_pct",
-    "min-pcs": "gate.min_pcs",
-    "max-carbon-increase": "gate.max_carbon_increase_pct",
-    "max-accuracy-drop": "gate.max_accuracy_drop_pp",
-}
+NUMBER_OVERRIDES: dict[str, str] = {check.action_input: check.config_key for check in CHECKS}
 # Every input the action declares (action.yml must list exactly these).
 INPUT_NAMES: tuple[str, ...] = (
     "config",

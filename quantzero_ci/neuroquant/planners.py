@@ -11,14 +11,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from quantzero_ci.errors import ConfigError
-from quantzero_ci.neuroquant.policy import CUSTOM_MODE, MODES, Plan, make_plan
+from quantzero_ci.modes import AUTO_MODE, CUSTOM_MODE, check_mode
+from quantzero_ci.neuroquant.policy import MODES, Plan, make_plan
 
 if TYPE_CHECKING:
     from quantzero_ci.carbon.hardware import HardwareClass
     from quantzero_ci.profiler import Profile
-
-AUTO_MODE = "auto"
 
 
 @dataclass(frozen=True)
@@ -74,15 +72,7 @@ def planner_modes() -> tuple[str, ...]:
 def make(request: PlanRequest) -> Planned:
     """Dispatch ``request`` to its mode's planner."""
     _load()
-    try:
-        planner = _PLANNERS[request.mode]
-    except KeyError:
-        raise ConfigError(
-            "compression.mode",
-            f"{request.mode!r} is not a NeuroQuant mode",
-            f"Use one of: {', '.join(_PLANNERS)}.",
-        ) from None
-    return planner(request)
+    return _PLANNERS[check_mode(request.mode)](request)
 
 
 @register_planner(*MODES, CUSTOM_MODE)

@@ -7,13 +7,12 @@ t1 ≤ s < t2 and FP32 when s ≥ t2. Pure: no torch import.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from quantzero_ci.errors import ConfigError, InputError
+from quantzero_ci.errors import InputError
+from quantzero_ci.modes import CORTICAL_MODES, cortical_thresholds
 from quantzero_ci.precisions import NAMES
 
 if TYPE_CHECKING:
@@ -21,11 +20,7 @@ if TYPE_CHECKING:
 
 PRECISIONS = NAMES
 
-MODES: Mapping[str, tuple[float, float]] = MappingProxyType(
-    {"accuracy_preserving": (0.15, 0.60), "max_savings": (0.30, 0.70)}
-)
-
-CUSTOM_MODE = "custom"
+MODES: Mapping[str, tuple[float, float]] = CORTICAL_MODES  # the cortical modes (modes.py)
 
 
 @dataclass(frozen=True)
@@ -121,21 +116,7 @@ def resolve_thresholds(
     mode: str, thresholds: tuple[float, float] | None = None
 ) -> tuple[float, float]:
     """The (t1, t2) pair for a mode, or the validated custom pair that overrides it."""
-    if mode not in MODES and mode != CUSTOM_MODE:
-        raise ConfigError(
-            "compression.mode",
-            f"{mode!r} is not a NeuroQuant mode",
-            f"Use one of: {', '.join(MODES)} (or {CUSTOM_MODE!r} with compression.thresholds).",
-        )
-    if thresholds is None:
-        if mode == CUSTOM_MODE:
-            raise ConfigError(
-                "compression.thresholds",
-                "is missing for the custom mode",
-                "Give two cumulative FLOP shares, e.g. thresholds: [0.15, 0.60].",
-            )
-        return MODES[mode]
-    return _validate_thresholds(thresholds)
+    return cortical_thresholds(mode, thresholds)
 
 
 def decide(share: float, thresholds: tuple[float, float]) -> tuple[str, str]:
@@ -167,27 +148,6 @@ def make_plan(profile: Profile, mode: str, thresholds: tuple[float, float] | Non
             )
         )
     return Plan(mode=mode, thresholds=pair, layers=tuple(layers))
-
-
-def _validate_thresholds(thresholds: Any) -> tuple[float, float]:
-    fix = "Give two cumulative FLOP shares 0 ≤ t1 ≤ t2 ≤ 1, e.g. thresholds: [0.15, 0.60]."
-    if isinstance(thresholds, (str, bytes)) or not hasattr(thresholds, "__len__"):
-        raise ConfigError("compression.thresholds", f"{thresholds!r} is not a pair", fix)
-    if len(thresholds) != 2:
-        raise ConfigError("compression.thresholds", f"has {len(thresholds)} values, not 2", fix)
-    pair = []
-    for value in thresholds:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError("compression.thresholds", f"{value!r} is not a number", fix)
-        number = float(value)
-        if not math.isfinite(number) or not 0.0 <= number <= 1.0:
-            raise ConfigError("compression.thresholds", f"{value!r} is outside [0, 1]", fix)
-        pair.append(number)
-    if pair[0] > pair[1]:
-        raise ConfigError(
-            "compression.thresholds", f"[{pair[0]:g}, {pair[1]:g}] is not ascending", fix
-        )
-    return pair[0], pair[1]
 
 
 def _get(data: Mapping[str, Any], key: str, what: str) -> Any:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from click.testing import CliRunner
 from torch import nn
+
+from tests.support import CONFIG_NAME, write_config, write_workspace
 
 NET_PY = """
 import torch
@@ -60,8 +61,7 @@ class Workspace:
                 target.pop(name, None)
             else:
                 target[name] = value
-        self.config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-        return self.config
+        return write_config(self.config, data)
 
     def snapshot(self) -> dict[str, str]:
         """SHA-256 of every file outside the output folder (links recorded by their target)."""
@@ -79,18 +79,12 @@ class Workspace:
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
-    root = tmp_path / "repo"
-    root.mkdir()
-    (root / "net.py").write_text(NET_PY, encoding="utf-8")
     model = build_net()
-    torch.save(model.state_dict(), root / "model.pt")
     generator = torch.Generator().manual_seed(1)
     calibration = torch.randn(24, 1, 8, 8, generator=generator)
     evaluation = torch.randn(36, 1, 8, 8, generator=generator)
     with torch.no_grad():
         labels = model(evaluation).argmax(dim=1)
-    torch.save(calibration, root / "calibration.pt")
-    torch.save({"inputs": evaluation, "labels": labels}, root / "evaluation.pt")
     settings = {
         "version": 1,
         "model": {"path": "model.pt", "factory": "net:build", "input_shape": list(SHAPE)},
@@ -99,9 +93,14 @@ def workspace(tmp_path: Path) -> Workspace:
         "gate": {"min_carbon_reduction_pct": -100, "min_pcs": 0.0},
         "output_dir": "quantzero-out",
     }
-    ws = Workspace(root=root, config=root / ".quantzero.yml", settings=settings)
-    ws.write_config()
-    return ws
+    files = {
+        "net.py": NET_PY,
+        "model.pt": model.state_dict(),
+        "calibration.pt": calibration,
+        "evaluation.pt": {"inputs": evaluation, "labels": labels},
+    }
+    root = write_workspace(tmp_path / "repo", files, settings)
+    return Workspace(root=root, config=root / CONFIG_NAME, settings=settings)
 
 
 @dataclass(frozen=True)

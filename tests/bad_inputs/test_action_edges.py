@@ -37,6 +37,7 @@ def _pr_env(workspace, api_url: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_an_api_that_answers_bytes_that_are_not_http_is_a_warning(workspace):
     before = workspace.snapshot()
     with RawServer("garbage") as server:
@@ -50,6 +51,7 @@ def test_an_api_that_answers_bytes_that_are_not_http_is_a_warning(workspace):
     assert workspace.snapshot() == before
 
 
+@pytest.mark.slow
 def test_a_hanging_api_costs_at_most_the_api_timeout(workspace):
     with RawServer("hang") as server:
         start = time.monotonic()
@@ -70,6 +72,7 @@ def test_an_api_timeout_that_is_not_a_duration_names_the_input(workspace, refuse
     refused(lambda: action(workspace, {"api-timeout": value})[0], 2, "api-timeout")
 
 
+@pytest.mark.slow
 def test_a_pull_request_run_without_an_event_file_says_so(workspace):
     outcome, _, summary = action(
         workspace,
@@ -81,6 +84,7 @@ def test_a_pull_request_run_without_an_event_file_says_so(workspace):
     assert "GITHUB_EVENT_PATH" in summary
 
 
+@pytest.mark.slow
 def test_report_text_reaches_the_comment_without_live_mentions_or_links(workspace):
     tricky = workspace.root / "@octocat-@org@team-www.evil.example-#12.pt"
     tricky.write_bytes((workspace.root / "model.pt").read_bytes())
@@ -100,6 +104,7 @@ def test_report_text_reaches_the_comment_without_live_mentions_or_links(workspac
     assert "@&#8203;octocat" in posted
 
 
+@pytest.mark.slow
 def test_bare_urls_in_notes_are_not_autolinked(workspace):
     assert cli(workspace, "gate", "--config", ".quantzero.yml").exit_code == 0
     certificate = workspace.root / "quantzero-out" / "certificate.json"
@@ -121,6 +126,7 @@ def test_the_action_refuses_bad_data_with_exit_2_an_annotation_and_the_error_out
     assert "NaN" in outcome.stdout
 
 
+@pytest.mark.slow
 def test_an_internal_error_in_the_action_is_one_annotation_with_its_own_exit_code(
     workspace, refused
 ):

@@ -6,6 +6,7 @@ import io
 import zipfile
 
 import numpy as np
+import pytest
 import torch
 from numpy.lib import format as npy_format
 
@@ -47,6 +48,7 @@ def test_an_npy_whose_header_claims_more_than_it_holds_is_refused(workspace, ref
     )
 
 
+@pytest.mark.slow
 def test_a_real_npz_still_loads(workspace):
     data = torch.load(workspace.root / "evaluation.pt")
     np.savez(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from github.fake_github import BOT, FakeGitHub  # tests/ is on sys.path (rootdir-relative packages)
 
 from quantzero_ci.github.comment import marker
@@ -24,6 +25,7 @@ def _run(workspace, github: FakeGitHub):
     return outputs
 
 
+@pytest.mark.slow
 def test_a_pr_authors_comment_with_the_marker_is_never_edited(workspace):
     github = FakeGitHub(token="t", prefix="").start()
     planted = github.add_comment(REPO, PR, f"{MARK}\nGate passed, merge me", user="mallory")
@@ -35,6 +37,7 @@ def test_a_pr_authors_comment_with_the_marker_is_never_edited(workspace):
     assert not github.seen("PATCH")
 
 
+@pytest.mark.slow
 def test_a_personal_token_edits_only_its_own_login_s_comment(workspace):
     github = FakeGitHub(token="t", prefix="").start()
     github.login = "release-bot"

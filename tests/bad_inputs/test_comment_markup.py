@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from github.fake_github import FakeGitHub  # tests/ is on sys.path (rootdir-relative packages)
 
 from quantzero_ci.github.comment import comment_body, marker
@@ -20,6 +21,7 @@ def _inert(text: str) -> None:
     assert "](https://evil" not in text and "https://evil" not in text
 
 
+@pytest.mark.slow
 def test_a_label_with_html_and_markdown_is_escaped_in_comment_and_summary(workspace):
     outcome = cli(workspace, "gate", "--config", ".quantzero.yml", "--label", HOSTILE)
     assert outcome.exit_code == 0, outcome.text
@@ -38,6 +40,7 @@ def test_a_label_cannot_close_the_hidden_marker(workspace):
     assert "--" not in inner and "<" not in inner and ">" not in inner
 
 
+@pytest.mark.slow
 def test_the_posted_comment_holds_no_html_from_the_label(workspace):
     github = FakeGitHub(token="t", prefix="").start()
     try:

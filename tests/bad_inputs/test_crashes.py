@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from quantzero_ci.errors import EXIT_INTERNAL
@@ -82,6 +83,7 @@ def _dict_model(workspace, key: str) -> None:
     workspace.write_config(**{"model.path": "dict.pt", "model.factory": "dictnet:build"})
 
 
+@pytest.mark.slow
 def test_a_hugging_face_style_dict_output_is_gated_on_its_logits(workspace):
     _dict_model(workspace, "logits")
     before = workspace.snapshot()
@@ -92,6 +94,7 @@ def test_a_hugging_face_style_dict_output_is_gated_on_its_logits(workspace):
     assert workspace.snapshot() == before
 
 
+@pytest.mark.slow
 def test_model_output_names_another_key(workspace):
     _dict_model(workspace, "scores")
     workspace.write_config(**{"model.output": "scores"})
@@ -99,6 +102,7 @@ def test_model_output_names_another_key(workspace):
     assert outcome.exit_code == 0, outcome.text
 
 
+@pytest.mark.slow
 def test_a_tuple_output_is_gated_on_its_first_element(workspace):
     source = DICT_NET.replace(
         '{KEY: self.head(features), "features": features}', "(self.head(features), features)"
@@ -127,6 +131,7 @@ def build():
 """
 
 
+@pytest.mark.slow
 def test_a_segmentation_map_with_per_input_labels_is_refused_clearly(workspace, refused):
     (workspace.root / "seg.py").write_text(SEGMENTER, encoding="utf-8")
     from torch import nn
@@ -204,6 +209,7 @@ def _batch_one_only(workspace) -> None:
     workspace.write_config(**{"model.path": "one.pt", "model.factory": "one:build"})
 
 
+@pytest.mark.slow
 def test_an_unexpected_exception_is_one_line_with_its_own_exit_code(workspace, refused):
     _batch_one_only(workspace)
     outcome = refused(lambda: _gate(workspace), EXIT_INTERNAL, "internal error", "--debug")
@@ -212,6 +218,7 @@ def test_an_unexpected_exception_is_one_line_with_its_own_exit_code(workspace, r
     assert not (workspace.root / "quantzero-out").exists()
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback_of_an_internal_error(workspace):
     _batch_one_only(workspace)
     outcome = cli(workspace, "gate", "--config", ".quantzero.yml", "--debug")
@@ -248,6 +255,7 @@ def build():
 """
 
 
+@pytest.mark.slow
 def test_a_forward_that_calls_sys_exit_part_way_cannot_pass_the_gate(workspace, refused):
     _batch_one_only(workspace)
     (workspace.root / "one.py").write_text(EXITING_NET, encoding="utf-8")

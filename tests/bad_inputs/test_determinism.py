@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -36,6 +38,7 @@ def _gate_in_fresh_process(workspace, out: str, hash_seed: str) -> Path:
     return workspace.root / out
 
 
+@pytest.mark.slow
 def test_two_runs_with_different_hash_seeds_give_the_same_compressed_model(workspace):
     before = workspace.snapshot()
     first = _gate_in_fresh_process(workspace, "out-a", "1")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from .conftest import action, cli
 from .raw_server import RawServer
 from .test_crashes import _dict_model
@@ -25,6 +27,7 @@ def test_scan_with_an_input_shape_the_model_cannot_run_names_the_shape(workspace
     refused(lambda: cli(workspace, *_scan("--input-shape", "1,3,9,9")), 2, "model.input_shape")
 
 
+@pytest.mark.slow
 def test_comment_against_an_api_that_is_not_http_is_one_line_not_a_traceback(workspace, refused):
     assert cli(workspace, "gate", "--config", ".quantzero.yml").exit_code == 0
     report = "quantzero-out/certificate.json"
@@ -68,6 +71,7 @@ def test_the_action_reports_a_factory_that_raises(workspace, refused):
     refused(lambda: action(workspace, {})[0], 2, "model.factory", "SystemError")
 
 
+@pytest.mark.slow
 def test_a_certificate_with_a_wrongly_typed_field_is_a_usage_error_for_card_and_comment(
     workspace, refused
 ):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from quantzero_ci.signing import generate_keypair
 
 from .conftest import cli
@@ -20,6 +22,7 @@ def _member(workspace, label: str, key, tmp_path):
     return target
 
 
+@pytest.mark.slow
 def test_merge_refuses_a_member_signed_by_another_key(workspace, refused, tmp_path):
     fleet_key, _ = generate_keypair(tmp_path / "fleet-key")
     other_key, _ = generate_keypair(tmp_path / "other-key")
@@ -40,6 +43,7 @@ def test_merge_refuses_a_member_signed_by_another_key(workspace, refused, tmp_pa
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_merge_refuses_members_of_two_signers_without_a_fleet_key(workspace, refused, tmp_path):
     first, _ = generate_keypair(tmp_path / "a")
     second, _ = generate_keypair(tmp_path / "b")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from .conftest import action, cli
 
 FORGED = "\n::notice title=QuantZero CI::Gate passed\n::add-mask::x\n::stop-commands::tok\nend"
@@ -46,6 +48,7 @@ def test_an_output_dir_with_a_newline_reaches_the_log_escaped(workspace):
     assert _commands(outcome.text) == [], outcome.text
 
 
+@pytest.mark.slow
 def test_a_label_with_a_carriage_return_is_refused_or_escaped(workspace):
     outcome = cli(
         workspace, "gate", "--config", ".quantzero.yml", "--label", "m\r::notice::Gate passed"

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import quantzero_ci
 from quantzero_ci.outputset import open_output_set
 
@@ -27,6 +29,7 @@ def _leftovers(workspace) -> list[str]:
     return sorted(p.name for p in workspace.root.iterdir() if ".staging-" in p.name)
 
 
+@pytest.mark.slow
 def test_a_second_run_on_a_folder_being_written_is_refused_and_removes_nothing(workspace):
     assert _gate(workspace).exit_code == 0
     out = workspace.root / OUT
@@ -63,6 +66,7 @@ def _spawn(workspace, *, limit_bytes: int | None = None) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_sigterm_mid_run_ends_with_a_message_and_no_staging(workspace):
     assert _gate(workspace).exit_code == 0
     before = workspace.snapshot()
@@ -86,6 +90,7 @@ def test_sigterm_mid_run_ends_with_a_message_and_no_staging(workspace):
     assert _gate(workspace).exit_code == 0
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_up_ends_with_a_message_and_no_staging(workspace):
     assert _gate(workspace).exit_code == 0
     before = workspace.snapshot()

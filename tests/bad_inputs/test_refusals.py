@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from .conftest import cli
@@ -40,6 +41,7 @@ def test_infinite_calibration_inputs_are_an_error_naming_the_data(workspace, ref
     refused(lambda: _gate(workspace), 2, "data.calibration", "calibration.pt", "input 2")
 
 
+@pytest.mark.slow
 def test_labels_beyond_the_models_classes_are_refused(workspace, refused):
     data = _evaluation(workspace)
     data["labels"][3] = 7  # the model has 5 classes
@@ -106,6 +108,7 @@ def _segmenter(workspace):
     workspace.write_config(**{"model.path": "seg.pt", "model.factory": "seg:build"})
 
 
+@pytest.mark.slow
 def test_a_segmentation_map_without_labels_gets_pcs_over_positions_within_0_1(workspace):
     _segmenter(workspace)
     torch.save(_evaluation(workspace)["inputs"], workspace.root / "unlabelled.pt")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from torch import nn
 
@@ -39,6 +40,7 @@ def test_36_inputs_cannot_show_the_default_threshold(workspace, refused):
     refused(lambda: _gate(workspace), 2, "data.evaluation", "gate.min_pcs 0.95", "73")
 
 
+@pytest.mark.slow
 def test_the_gate_can_decide_on_the_lower_bound_and_says_so(workspace):
     workspace.write_config(**{"gate.min_pcs": 0.85, "gate.pcs_decides_on": "lower_bound"})
     outcome = _gate(workspace)

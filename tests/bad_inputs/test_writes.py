@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from quantzero_ci.outputset import MANIFEST
 
 from .conftest import action, cli
@@ -51,6 +53,7 @@ def test_output_dir_dot_does_not_overwrite_a_users_file(workspace, refused):
     assert (workspace.root / "comment.md").read_text(encoding="utf-8") == "my own notes\n"
 
 
+@pytest.mark.slow
 def test_the_gates_own_previous_output_is_replaced_and_no_staging_is_left(workspace):
     first = _gate(workspace)
     assert first.exit_code == 0, first.text
@@ -63,6 +66,7 @@ def test_the_gates_own_previous_output_is_replaced_and_no_staging_is_left(worksp
     assert oct(out.stat().st_mode & 0o777) == "0o755"
 
 
+@pytest.mark.slow
 def test_an_edited_previous_output_counts_as_a_users_file(workspace, refused):
     assert _gate(workspace).exit_code == 0
     comment = workspace.root / "quantzero-out" / "comment.md"
@@ -71,6 +75,7 @@ def test_an_edited_previous_output_counts_as_a_users_file(workspace, refused):
     assert comment.read_text(encoding="utf-8") == "edited by hand\n"
 
 
+@pytest.mark.slow
 def test_a_run_that_fails_part_way_leaves_no_stale_passing_certificate(workspace, refused):
     assert _gate(workspace).exit_code == 0
     out = workspace.root / "quantzero-out"
@@ -108,6 +113,7 @@ def test_a_read_only_output_directory_is_one_clear_error(workspace, refused):
     assert not os.path.exists(target)
 
 
+@pytest.mark.slow
 def test_an_output_folder_from_before_manifests_is_recognised_by_its_certificate(workspace):
     assert _gate(workspace).exit_code == 0
     (workspace.root / "quantzero-out" / MANIFEST).unlink()

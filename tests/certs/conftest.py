@@ -1,8 +1,9 @@
 """A small but real certificate: a tiny CNN profiled, run and estimated with the real APIs.
 
 The profile, PCS, accuracy and latency come from running the real profiler and verification
-passes on a two-layer model; the carbon figures from the real energy model, hardware and grid
-tables; the checks and decision from decide.evaluate_checks. Only the precision plan is written
+passes on a two-layer model; the carbon section from the gate's own builders
+(`carbon.section.layer_works` and `carbon_section`) on the real hardware and grid tables; the
+report from `report.build_report`; the checks and decision from decide.evaluate_checks. Only the precision plan is written
 by hand (a copy with rounded last-layer weights stands in for the compressed model).
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +44,11 @@ def build_report(out_dir: Path) -> dict[str, Any]:
     from quantzero_ci.carbon import energy
     from quantzero_ci.carbon import grid as grid_module
     from quantzero_ci.carbon import hardware as hardware_module
-    from quantzero_ci.carbon.equivalents import equivalents
+    from quantzero_ci.carbon.section import carbon_section, layer_works
     from quantzero_ci.consistency import compare_passes, run_pass
     from quantzero_ci.decide import evaluate_checks
     from quantzero_ci.loading import state_dict_bytes
+    from quantzero_ci.neuroquant.policy import LayerDecision
     from quantzero_ci.profiler import profile_model
     from quantzero_ci.report import ModelFacts, build_report
 
@@ -73,53 +74,17 @@ def build_report(out_dir: Path) -> dict[str, Any]:
     hardware = hardware_module.get_hardware("raspberry-pi-4")
     grid = grid_module.get_grid("DE")
     applied = {profile.layers[0].name: "FP32", profile.layers[-1].name: "INT8"}
+    reasons = {profile.layers[0].name: "first layer: kept FP32", profile.layers[-1].name: "INT8"}
     plan_layers = [
-        {
-            "name": layer.name,
-            "kind": layer.kind,
-            "cumulative_share_start": layer.cumulative_share_start,
-            "planned": applied[layer.name],
-            "applied": applied[layer.name],
-            "reason": "first layer: kept FP32" if applied[layer.name] == "FP32" else "INT8",
-        }
+        LayerDecision.planned_as(layer, applied[layer.name], reasons[layer.name]).to_dict()
         for layer in profile.layers
     ]
 
-    def works(precision: Callable[[str], str]) -> list[Any]:
-        return [
-            energy.LayerWork(
-                layer.name,
-                layer.flops,
-                layer.weight_bytes,
-                layer.activation_bytes,
-                precision(layer.name),
-            )
-            for layer in profile.layers
-        ]
-
-    comparison = energy.compare(
-        works(lambda _: "FP32"), works(applied.__getitem__), hardware, grid, samples=500, seed=7
-    )
-    per_day, deployments = 5000, 3
-    before_kg = energy.annual_kg(comparison.before.g_per_1000_inferences, per_day, deployments)
-    after_kg = energy.annual_kg(comparison.after.g_per_1000_inferences, per_day, deployments)
-    carbon = {
-        "formula": energy.FORMULA,
-        "unit": "g CO2e per 1,000 inferences",
-        "before": {**comparison.before.to_dict(), "ci95": list(comparison.before_ci95)},
-        "after": {**comparison.after.to_dict(), "ci95": list(comparison.after_ci95)},
-        "reduction_pct": comparison.reduction_pct,
-        "reduction_ci95": list(comparison.reduction_ci95),
-        "interval": {"method": comparison.method, "samples": 500, "seed": 7},
-        "annual": {
-            "inferences_per_year": per_day * 365 * deployments,
-            "before_kg": before_kg,
-            "after_kg": after_kg,
-            "saved_kg": before_kg - after_kg,
-        },
-        "equivalents": [e.to_dict() for e in equivalents((before_kg - after_kg) * 1000.0, grid)],
-        "memory_bound": energy.memory_bound_layers(works(applied.__getitem__), hardware),
-    }
+    fp32 = layer_works(profile.layers, lambda _: "FP32")
+    shipped = layer_works(profile.layers, applied.__getitem__)
+    comparison = energy.compare(fp32, shipped, hardware, grid, samples=500, seed=7)
+    carbon = carbon_section(comparison, grid, inferences_per_day=5000, deployments=3)
+    carbon["memory_bound"] = energy.memory_bound_layers(shipped, hardware)
     report = build_report(
         model=ModelFacts("model.pt", "state_dict", "model.pt", _sha256(model_path),
                          model_path.stat().st_size),
@@ -129,7 +94,7 @@ def build_report(out_dir: Path) -> dict[str, Any]:
         total_params=profile.total_params,
         profile=profile.to_dict(),
         deployment={"hardware": hardware.to_dict(), "grid": grid.to_dict(),
-                    "inferences_per_day": per_day, "deployments": deployments},
+                    "inferences_per_day": 5000, "deployments": 3},
         compression={"mode": "accuracy_preserving", "thresholds": [0.15, 0.6],
                      "method": "hand-written test plan", "backend": hardware.quant_backend,
                      "notes": [], "calibration_inputs": 0, "layers": plan_layers},

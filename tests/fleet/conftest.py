@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from quantzero_ci.signing import generate_keypair
+from tests.support import quantzero
 
-from .fleetspace import FOLDERS, build_workspace, quantzero
+from .fleetspace import FOLDERS, build_workspace
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,13 @@ evaluation sets are disjoint held-out slices.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import write_workspace
 
 FACTORIES = {
     "mlp": """
@@ -90,41 +88,34 @@ def build_workspace(path: Path, *, min_carbon_reduction: float = 1.0) -> Path:
             loss.backward()
             optimiser.step()
         model.eval()
-        target = path / folder
-        target.mkdir(parents=True)
-        (target / "model.py").write_text(textwrap.dedent(FACTORIES[name]), encoding="utf-8")
-        torch.save(model.state_dict(), target / "model.pt")
-        torch.save(inputs[calib].clone(), target / "calibration.pt")
-        torch.save(
-            {"inputs": inputs[evaluation].clone(), "labels": y[evaluation].clone()},
-            target / "evaluation.pt",
-        )
         hardware, country, per_day, deployments = DEPLOYMENT[name]
-        (target / ".quantzero.yml").write_text(
-            textwrap.dedent(
-                f"""\
-                version: 1
-                model:
-                  path: model.pt
-                  factory: model:build_model
-                  input_shape: {list(shape)}
-                data:
-                  calibration: calibration.pt
-                  evaluation: evaluation.pt
-                deployment:
-                  hardware: {hardware}
-                  country: {country}
-                  inferences_per_day: {per_day}
-                  deployments: {deployments}
-                compression:
-                  mode: accuracy_preserving
-                gate:
-                  min_carbon_reduction_pct: {min_carbon_reduction}
-                  min_pcs: 0.9
-                """
-            ),
-            encoding="utf-8",
-        )
+        config = {
+            "version": 1,
+            "model": {
+                "path": "model.pt",
+                "factory": "model:build_model",
+                "input_shape": list(shape),
+            },
+            "data": {"calibration": "calibration.pt", "evaluation": "evaluation.pt"},
+            "deployment": {
+                "hardware": hardware,
+                "country": country,
+                "inferences_per_day": per_day,
+                "deployments": deployments,
+            },
+            "compression": {"mode": "accuracy_preserving"},
+            "gate": {"min_carbon_reduction_pct": min_carbon_reduction, "min_pcs": 0.9},
+        }
+        files = {
+            "model.py": FACTORIES[name],
+            "model.pt": model.state_dict(),
+            "calibration.pt": inputs[calib].clone(),
+            "evaluation.pt": {
+                "inputs": inputs[evaluation].clone(),
+                "labels": y[evaluation].clone(),
+            },
+        }
+        write_workspace(path / folder, files, config)
     return path
 
 
@@ -133,15 +124,3 @@ def copy_workspace(source: Path, target: Path) -> Path:
     for folder in FOLDERS.values():
         shutil.copytree(source / folder, target / folder)
     return target
-
-
-def quantzero(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    """The real CLI in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "quantzero_ci.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )

@@ -15,6 +15,8 @@ from quantzero_ci.github.fleet_mode import fleet_marker
 
 from .fleetspace import FOLDERS, copy_workspace
 
+pytestmark = pytest.mark.slow  # gates the trained fleet through the action
+
 PR = 11
 MARK = fleet_marker(WORKFLOW)
 

@@ -11,8 +11,11 @@ import pytest
 from pypdf import PdfReader
 
 from quantzero_ci.signing import certificate_json_bytes, sign_report
+from tests.support import quantzero
 
-from .fleetspace import FOLDERS, copy_workspace, quantzero
+from .fleetspace import FOLDERS, copy_workspace
+
+pytestmark = pytest.mark.slow  # gates the trained fleet (session fixture)
 
 FIGURES = (
     "label", "model_sha256", "hardware", "country", "inferences_per_day", "deployments",

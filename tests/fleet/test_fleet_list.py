@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 
 from quantzero_ci.fleet.discover import find_configs, load_fleet
-
-from .fleetspace import quantzero
+from tests.support import quantzero
 
 
 def _config(path: Path) -> Path:

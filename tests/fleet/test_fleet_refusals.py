@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from quantzero_ci.signing import certificate_json_bytes, unsigned_signature
+from tests.support import quantzero
 
-from .fleetspace import quantzero
+pytestmark = pytest.mark.slow  # needs the gated fleet's certificates
 
 
 def _merge(tmp_path: Path, *paths: Path) -> tuple[int, str]:

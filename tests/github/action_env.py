@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,11 +12,10 @@ from pathlib import Path
 import yaml
 
 from quantzero_ci.github.outputs import parse_file_commands
+from tests.support import EXAMPLE, ROOT, write_workspace
 
 from .gitrepo import commit, git, init
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "digits"
 EXAMPLE_FILES = (".quantzero.yml", "model.py", "model.pt", "calibration.pt", "evaluation.pt")
 REPO = "octo/models"
 WORKFLOW = "QuantZero gate"
@@ -50,10 +48,9 @@ def default_inputs() -> dict[str, str]:
 def example_workspace(path: Path, files: dict[str, bytes | str] | None = None) -> Path:
     """A git repository holding the example under examples/digits (plus ``files``), committed."""
     init(path)
-    target = path / "examples" / "digits"
-    target.mkdir(parents=True)
-    for name in EXAMPLE_FILES:
-        shutil.copy2(EXAMPLE / name, target / name)
+    write_workspace(
+        path, {f"examples/digits/{name}": (EXAMPLE / name).read_bytes() for name in EXAMPLE_FILES}
+    )
     commit(path, dict(files or {}), "example")
     return path
 

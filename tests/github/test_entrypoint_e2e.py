@@ -29,6 +29,8 @@ from .action_env import (
 from .fake_github import FakeGitHub
 from .gitrepo import commit, git
 
+pytestmark = pytest.mark.slow  # the real entrypoint.py on the example, in a subprocess
+
 PR = 7
 LABEL = "examples/digits/model.pt"
 MARK = marker(WORKFLOW, LABEL)

@@ -88,6 +88,7 @@ def delete_as_runner(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 @as_root
 def test_the_real_entrypoint_as_root_leaves_runner_owned_files(
     runner_workspace: Path, tmp_path: Path
@@ -120,6 +121,7 @@ def test_the_real_entrypoint_as_root_leaves_runner_owned_files(
     assert not (runner_workspace / "reports").exists()
 
 
+@pytest.mark.slow
 @as_root
 def test_a_failed_run_leaves_nothing_root_owned(runner_workspace: Path, tmp_path: Path) -> None:
     run = run_action(

@@ -19,9 +19,9 @@ def this_checkouts_templates(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         render, "_load", lambda name: (ROOT / "templates" / name).read_text("utf-8")
     )
-    render._environment.cache_clear()
+    render.environment.cache_clear()
     yield
-    render._environment.cache_clear()
+    render.environment.cache_clear()
 
 
 def report(**tool: str) -> dict:

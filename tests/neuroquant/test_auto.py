@@ -107,6 +107,7 @@ def _request(model, calibration, hardware: str, target: float) -> planners.PlanR
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hardware", ["laptop-cpu", "raspberry-pi-4"])
 def test_auto_reaches_its_target_on_planning_inputs_and_holds_on_held_out_ones(mobile, hardware):
     model, split = mobile
@@ -128,6 +129,7 @@ def test_auto_reaches_its_target_on_planning_inputs_and_holds_on_held_out_ones(m
     assert float((got == reference).float().mean()) >= 0.97
 
 
+@pytest.mark.slow
 def test_auto_keeps_a_layer_fp32_when_quantizing_it_would_change_predictions(mobile):
     model, split = mobile
     calibration = split["calibration"][0]

@@ -49,6 +49,7 @@ def _dequantized_weights(graph_module: torch.fx.GraphModule) -> int:
     )
 
 
+@pytest.mark.slow
 def test_int8_layers_get_int8_weights_and_the_rest_stays_fp32(resnetish, calibration) -> None:
     plan = _plan(stem="INT8", conv1="INT8", conv2="FP32", head="FP32")
     _, result = compress(resnetish, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
@@ -67,6 +68,7 @@ def test_int8_layers_get_int8_weights_and_the_rest_stays_fp32(resnetish, calibra
     assert 0 < rel_error(got, reference) < 0.1  # really quantized, and close
 
 
+@pytest.mark.slow
 def test_bf16_planned_layers_run_fp32_in_xnnpack_and_say_why(resnetish, calibration) -> None:
     plan = _plan(stem="INT8", conv1="BF16", conv2="FP32", head="INT8")
     _, result = compress(resnetish, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
@@ -76,6 +78,7 @@ def test_bf16_planned_layers_run_fp32_in_xnnpack_and_say_why(resnetish, calibrat
     assert any("ran FP32" in note for note in result.notes)
 
 
+@pytest.mark.slow
 def test_simulated_graph_matches_the_reference_graph(resnetish, calibration) -> None:
     plan = _plan(stem="INT8", conv1="INT8", conv2="INT8", head="INT8")
     _, result = compress(resnetish, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
@@ -84,6 +87,7 @@ def test_simulated_graph_matches_the_reference_graph(resnetish, calibration) -> 
         assert torch.allclose(result.model(x), result.reference(x), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_plan_built_from_the_observer_bank_equals_one_calibrated_afresh(
     resnetish, calibration
 ) -> None:
@@ -103,6 +107,7 @@ def test_a_plan_built_from_the_observer_bank_equals_one_calibrated_afresh(
         assert torch.equal(from_bank.model(x), fresh.model(x))
 
 
+@pytest.mark.slow
 def test_relu6_after_an_int8_conv_is_observed_after_the_clamp(calibration) -> None:
     torch.manual_seed(0)
     model = settle(
@@ -128,6 +133,7 @@ def test_relu6_after_an_int8_conv_is_observed_after_the_clamp(calibration) -> No
         assert low <= zero <= high
 
 
+@pytest.mark.slow
 def test_without_calibration_linear_is_dynamic_int8_and_convs_run_fp32(resnetish) -> None:
     plan = _plan(stem="INT8", conv1="INT8", conv2="FP32", head="INT8")
     _, result = compress(resnetish, plan, EXAMPLE, None, RUNTIME, max_batch=8)
@@ -138,6 +144,7 @@ def test_without_calibration_linear_is_dynamic_int8_and_convs_run_fp32(resnetish
     assert any(note.startswith("No calibration data") for note in result.notes)
 
 
+@pytest.mark.slow
 def test_all_fp32_plan_ships_the_fp32_model_in_the_runtime(resnetish, tmp_path: Path) -> None:
     plan = _plan(stem="FP32", conv1="FP32", conv2="FP32", head="FP32")
     engine, result = compress(resnetish, plan, EXAMPLE, None, RUNTIME, max_batch=8)
@@ -149,6 +156,7 @@ def test_all_fp32_plan_ships_the_fp32_model_in_the_runtime(resnetish, tmp_path: 
         assert rel_error(program(x), resnetish(x)) < 1e-4
 
 
+@pytest.mark.slow
 def test_the_shipped_program_runs_int8_any_batch_and_loads_with_its_line_alone(
     resnetish, calibration, tmp_path: Path
 ) -> None:
@@ -190,6 +198,7 @@ def test_a_plan_for_another_model_is_an_input_error(resnetish) -> None:
         compress(resnetish, hand_plan({"nope": "INT8"}), EXAMPLE, None, RUNTIME)
 
 
+@pytest.mark.slow
 def test_a_trained_depthwise_relu6_network_holds_its_predictions_in_uniform_int8() -> None:
     from quantzero_ci.neuroquant.policy import make_plan
     from quantzero_ci.profiler import profile_model

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-import torch
-import yaml
 
+from tests.support import CONFIG_NAME, write_config, write_workspace
 from tests.text import tinybert
 
 HERE = Path(__file__).parent
@@ -19,10 +17,13 @@ INPUTS = {
 @pytest.fixture()
 def text_project(tmp_path: Path):
     """A project dir with the tiny model, calibration/evaluation token data and a config writer."""
-    shutil.copy(HERE / "tinybert.py", tmp_path / "tinybert.py")
-    torch.save(tinybert.build_model().state_dict(), tmp_path / "model.pt")
-    torch.save(tinybert.token_data(40, 1), tmp_path / "calibration.pt")
-    torch.save(tinybert.token_data(60, 2), tmp_path / "evaluation.pt")
+    files = {
+        "tinybert.py": (HERE / "tinybert.py").read_text(encoding="utf-8"),
+        "model.pt": tinybert.build_model().state_dict(),
+        "calibration.pt": tinybert.token_data(40, 1),
+        "evaluation.pt": tinybert.token_data(60, 2),
+    }
+    write_workspace(tmp_path, files)
 
     def write(consistency: dict | None = None, output: str = "last_hidden_state", **gate) -> Path:
         config = {
@@ -39,8 +40,6 @@ def text_project(tmp_path: Path):
         }
         if consistency is not None:
             config["consistency"] = consistency
-        path = tmp_path / ".quantzero.yml"
-        path.write_text(yaml.safe_dump(config), encoding="utf-8")
-        return path
+        return write_config(tmp_path / CONFIG_NAME, config)
 
     return tmp_path, write

@@ -7,9 +7,12 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
-from tests.test_cli_e2e import ROOT, quantzero
+from tests.support import ROOT, quantzero
+
+pytestmark = pytest.mark.slow  # gates the text example
 
 EXAMPLE = ROOT / "examples" / "text-topics"
 

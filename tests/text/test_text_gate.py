@@ -13,6 +13,7 @@ from quantzero_ci.gate import run_gate
 from tests.text import tinybert
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("consistency", "output", "unit"),
     [
@@ -51,6 +52,7 @@ def test_gate_measures(text_project, consistency, output, unit) -> None:
     assert outcome.passed
 
 
+@pytest.mark.slow
 def test_cosine_threshold_applies(text_project) -> None:
     root, write = text_project
     # 0.99 can be shown only by 381 inputs or more (docs/pcs.md)
@@ -60,6 +62,7 @@ def test_cosine_threshold_applies(text_project) -> None:
     assert json.loads(outcome.certificate_json.read_text())["consistency"]["pcs"] < 0.99
 
 
+@pytest.mark.slow
 def test_unreachable_target_backs_off_to_fp32(text_project) -> None:
     """A planning target no INT8 Linear set reaches raises layers back, down to all FP32."""
     _root, write = text_project

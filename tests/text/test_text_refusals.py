@@ -59,6 +59,7 @@ def test_token_top1_needs_token_logits(text_project) -> None:
         run_gate(load_config(write({"measure": "token-top1"}, output="pooler_output")))
 
 
+@pytest.mark.slow
 def test_npz_named_inputs(text_project) -> None:
     import numpy as np
 
@@ -94,6 +95,7 @@ def test_accuracy_threshold_refused_for_an_embedding_measure(text_project) -> No
         run_gate(load_config(config))
 
 
+@pytest.mark.slow
 def test_labels_beside_embeddings_measure_no_accuracy(text_project) -> None:
     root, write = text_project
     data = torch.load(root / "evaluation.pt", weights_only=True)
