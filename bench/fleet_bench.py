@@ -76,9 +76,9 @@ def bench_gate(source: Path, scratch: Path, sizes: list[int], runs: int, env: di
 def _members(certificates: list[Path], count: int, key: bytes, out: Path) -> list[Path]:
     from quantzero_ci.carbon.grid import GridIntensity
     from quantzero_ci.carbon.section import carbon_section
-    from quantzero_ci.certificate_check import _comparison
-    from quantzero_ci.decide import evaluate_checks
-    from quantzero_ci.signing import certificate_json_bytes, sign_report
+    from quantzero_ci.certify.certificate_check import _comparison
+    from quantzero_ci.certify.decide import evaluate_checks
+    from quantzero_ci.certify.signing import certificate_json_bytes, sign_report
 
     reports = [json.loads(p.read_text()) for p in certificates]
     comparisons = [_comparison(r) for r in reports]
@@ -105,7 +105,7 @@ def _members(certificates: list[Path], count: int, key: bytes, out: Path) -> lis
 
 
 def bench_merge(source: Path, scratch: Path, count: int, runs: int, env: dict, key: bytes) -> None:
-    from quantzero_ci.certificate_check import verify_report
+    from quantzero_ci.certify.certificate_check import verify_report
     from quantzero_ci.fleet.merge import merge_files
 
     workspace = _fleet_workspace(source, scratch / "merge-ws", 3)
@@ -141,7 +141,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,2,3,4")
     parser.add_argument("--merge", type=int, default=100)
     args = parser.parse_args()
-    from quantzero_ci.signing import generate_keypair
+    from quantzero_ci.certify.signing import generate_keypair
 
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)

@@ -52,10 +52,10 @@ def _forward_only(config_path: Path, out_dir: Path) -> dict[str, float]:
     import torch
 
     from quantzero_ci.config import load_config
-    from quantzero_ci.consistency import eval_batch_size, fixed_threads, run_pass
     from quantzero_ci.gate import latency_threads
-    from quantzero_ci.loading import load_dataset, load_model
+    from quantzero_ci.inputs.loading import load_dataset, load_model
     from quantzero_ci.runtimes import get_runtime
+    from quantzero_ci.verify.consistency import eval_batch_size, fixed_threads, run_pass
 
     config = load_config(config_path, {"output_dir": str(out_dir)})
     model = load_model(config.model).module

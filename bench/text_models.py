@@ -111,7 +111,7 @@ def schemes(root: Path, texts: list[str]) -> tuple[dict[str, Any], torch.Tensor]
     one scale per tensor (simulated), and the shipped ``.pte`` (XNNPACK, one scale per token).
     Returns the models (each takes the gate's packed N×384 input) and the packed evaluation set."""
     from quantzero_ci.config import load_config
-    from quantzero_ci.loading import load_dataset, load_model
+    from quantzero_ci.inputs.loading import load_dataset, load_model
     from quantzero_ci.neuroquant import pt2e
     from quantzero_ci.neuroquant.policy import LayerDecision, Plan
     from quantzero_ci.neuroquant.quantize import Engine

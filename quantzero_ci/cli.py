@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from quantzero_ci import __version__
-from quantzero_ci.checks import CHECKS
+from quantzero_ci.certify.checks import CHECKS
 from quantzero_ci.errors import EXIT_INTERNAL, QuantZeroError
 from quantzero_ci.funnel import DEBUG_ENV, debug_requested, internal_error, traceback_text
 from quantzero_ci.keysource import SIGNING_KEY_ENV, signing_key_pem
@@ -194,7 +194,7 @@ def scan(
 ) -> None:
     """Profile one model and estimate its FP32 carbon cost, without compressing it."""
     from quantzero_ci.config import load_config
-    from quantzero_ci.scan import scan_model
+    from quantzero_ci.measure.scan import scan_model
 
     overrides: dict[str, object] = {
         "model": model,

@@ -52,7 +52,12 @@ def _edge() -> Iterator[None]:
 )
 def keygen_command(out_dir: Path) -> None:
     """Write a new Ed25519 key pair for signing certificates (never overwrites a key)."""
-    from quantzero_ci.signing import fingerprint, generate_keypair, load_public_key, raw_public_key
+    from quantzero_ci.certify.signing import (
+        fingerprint,
+        generate_keypair,
+        load_public_key,
+        raw_public_key,
+    )
 
     with _edge():
         private_path, public_path = generate_keypair(out_dir)
@@ -87,8 +92,8 @@ def verify_command(
     Exit codes: 0 verified, 1 mismatch or bad signature, 3 unsigned but otherwise consistent,
     2 usage error.
     """
-    from quantzero_ci.certchecks import load_document
-    from quantzero_ci.certificate_check import verify_document
+    from quantzero_ci.certify.certchecks import load_document
+    from quantzero_ci.certify.certificate_check import verify_document
     from quantzero_ci.fleet import FLEET_SCHEMA
     from quantzero_ci.fleet.verify import verify_fleet_file
 
@@ -114,9 +119,9 @@ def verify_command(
 @click.argument("cert", type=_FILE)
 def model_card_command(cert: Path) -> None:
     """Print Hugging Face model-card metadata (YAML front matter) for CERT (.json or .pdf)."""
-    from quantzero_ci.certfields import MODEL_CARD_FIELDS, require_fields
-    from quantzero_ci.certificate_check import load_certificate
-    from quantzero_ci.modelcard import model_card_metadata
+    from quantzero_ci.certify.certfields import MODEL_CARD_FIELDS, require_fields
+    from quantzero_ci.certify.certificate_check import load_certificate
+    from quantzero_ci.certify.modelcard import model_card_metadata
 
     with _edge():
         report = load_certificate(cert)

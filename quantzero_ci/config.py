@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from quantzero_ci import safepath
-from quantzero_ci.checks import CHECKS, GateCheck
+from quantzero_ci.certify.checks import CHECKS, GateCheck
 from quantzero_ci.errors import ConfigError
 from quantzero_ci.modes import AUTO_MODE, CUSTOM_MODE, check_mode, cortical_thresholds
 from quantzero_ci.safeload import (

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from quantzero_ci.certify.outputset import OutputSet, open_output_set
 from quantzero_ci.config import Config, display_path
 from quantzero_ci.errors import EXIT_GATE_FAILED, EXIT_PASS, InputError, note_on
-from quantzero_ci.outputset import OutputSet, open_output_set
 from quantzero_ci.precisions import FP32, INT8
 
 CERTIFICATE_JSON = "certificate.json"
@@ -78,9 +78,9 @@ def run_gate(
     """
     import torch
 
-    from quantzero_ci.consistency import fixed_threads
-    from quantzero_ci.loading import dataset_cache
-    from quantzero_ci.preflight import check_data, check_signing_key
+    from quantzero_ci.inputs.loading import dataset_cache
+    from quantzero_ci.inputs.preflight import check_data, check_signing_key
+    from quantzero_ci.verify.consistency import fixed_threads
 
     names = output_names(config)
     outputs = _output_paths(config, workspace, tuple(extra_outputs or ()), names)
@@ -194,21 +194,21 @@ def _run(
     from quantzero_ci.carbon.grid import get_grid
     from quantzero_ci.carbon.hardware import get_hardware
     from quantzero_ci.carbon.section import layer_works
-    from quantzero_ci.consistency import (
+    from quantzero_ci.inputs.loading import load_dataset, load_model, state_dict_bytes
+    from quantzero_ci.measure.profiler import profile_model
+    from quantzero_ci.neuroquant import planners
+    from quantzero_ci.neuroquant.quantize import compress
+    from quantzero_ci.neuroquant.selfcheck import check_outputs
+    from quantzero_ci.neuroquant.sensitivity import logits_of
+    from quantzero_ci.runtimes import get_runtime
+    from quantzero_ci.verify.consistency import (
         MAX_BATCH,
         compare_passes,
         eval_batch_size,
         first_inputs,
         run_pass,
     )
-    from quantzero_ci.latency import batch1
-    from quantzero_ci.loading import load_dataset, load_model, state_dict_bytes
-    from quantzero_ci.neuroquant import planners
-    from quantzero_ci.neuroquant.quantize import compress
-    from quantzero_ci.neuroquant.selfcheck import check_outputs
-    from quantzero_ci.neuroquant.sensitivity import logits_of
-    from quantzero_ci.profiler import profile_model
-    from quantzero_ci.runtimes import get_runtime
+    from quantzero_ci.verify.latency import batch1
 
     hardware = get_hardware(config.deployment.hardware)
     grid = get_grid(config.deployment.country)
@@ -334,7 +334,7 @@ def _run(
         baseline_section = _baseline_section(baseline, comparison.before.g_per_1000_inferences)
     from quantzero_ci.carbon import grid as grid_module
     from quantzero_ci.carbon import hardware as hardware_module
-    from quantzero_ci.report import ModelFacts, build_report
+    from quantzero_ci.certify.report import ModelFacts, build_report
     from quantzero_ci.stats import file_sha256
 
     model_path = config.model.path
@@ -547,9 +547,9 @@ def _finish(
     outputs: OutputSet,
 ) -> dict[str, Any]:
     from quantzero_ci.certificate import render_pdf
-    from quantzero_ci.decide import evaluate_checks
+    from quantzero_ci.certify.decide import evaluate_checks
+    from quantzero_ci.certify.signing import certificate_json_bytes, sign_report, unsigned_signature
     from quantzero_ci.render import render_comment
-    from quantzero_ci.signing import certificate_json_bytes, sign_report, unsigned_signature
 
     # the compressed model's path is where it lies once the set is in place, not the staging copy
     final_model = _display(outputs.final(output_names(config)["model"]), config)

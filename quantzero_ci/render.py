@@ -16,7 +16,7 @@ import jinja2
 
 from quantzero_ci.carbon.evidence import interval_text
 from quantzero_ci.carbon.section import memory_bound_text
-from quantzero_ci.decide import decided_on_text
+from quantzero_ci.certify.decide import decided_on_text
 from quantzero_ci.formatting import (
     human_bytes,
     milliseconds,

@@ -14,18 +14,18 @@ import torch
 from torch import nn
 
 from quantzero_ci.config import Config
-from quantzero_ci.consistency import Pass, Verification
 from quantzero_ci.errors import InputError
-from quantzero_ci.measures import (
+from quantzero_ci.inputs.namedinputs import unpack
+from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest
+from quantzero_ci.stats import wilson_interval, wilson_share
+from quantzero_ci.verify.consistency import Pass, Verification
+from quantzero_ci.verify.measures import (
     EMBEDDING_MEASURES,
     Pooled,
     measure_outputs,
     pooling_for,
     scorer,
 )
-from quantzero_ci.namedinputs import unpack
-from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest
-from quantzero_ci.stats import wilson_interval, wilson_share
 
 
 def embedding_model(module: nn.Module, config: Config, example: torch.Tensor) -> nn.Module:
@@ -112,7 +112,7 @@ def apply_measure(
 
 def sequence_facts(batches: Sequence[torch.Tensor], config: Config) -> dict[str, Any] | None:
     """The profiled sequence length and the evaluation inputs' real token counts."""
-    from quantzero_ci.measures import mask_of
+    from quantzero_ci.verify.measures import mask_of
 
     if not config.model.inputs:
         return None

@@ -92,7 +92,7 @@ def _imported_modules(path: Path) -> set[str]:
 def test_the_certificate_checks_do_not_import_the_fleet() -> None:
     """Single-certificate checking sits below the fleet: fleet.verify builds on it, never the
     reverse (the command line chooses between the two)."""
-    for name in ("certchecks.py", "certificate_check.py"):
+    for name in ("certify/certchecks.py", "certify/certificate_check.py"):
         fleet = sorted(
             m for m in _imported_modules(PACKAGE / name) if m.startswith("quantzero_ci.fleet")
         )

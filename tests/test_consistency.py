@@ -6,7 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from quantzero_ci.consistency import compare_passes, eval_batch_size, run_pass, wilson_interval
+from quantzero_ci.verify.consistency import (
+    compare_passes,
+    eval_batch_size,
+    run_pass,
+    wilson_interval,
+)
 
 
 class CountingModel(nn.Module):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from quantzero_ci.decide import evaluate_checks
+from quantzero_ci.certify.decide import evaluate_checks
 
 
 def report(
@@ -73,7 +73,7 @@ def test_one_table_drives_the_config_the_flags_the_inputs_and_the_thresholds():
 
     import yaml
 
-    from quantzero_ci.checks import CHECKS
+    from quantzero_ci.certify.checks import CHECKS
     from quantzero_ci.cli import gate
     from quantzero_ci.config import GateConfig
     from quantzero_ci.github.inputs import NUMBER_OVERRIDES

@@ -11,7 +11,7 @@ from torch import nn
 
 from quantzero_ci.config import load_config
 from quantzero_ci.errors import ConfigError, InputError
-from quantzero_ci.loading import load_dataset, load_model
+from quantzero_ci.inputs.loading import load_dataset, load_model
 
 FACTORY = """
 from torch import nn

@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from quantzero_ci.errors import InputError
-from quantzero_ci.profiler import (
+from quantzero_ci.measure.profiler import (
     FLOP_CONVENTION,
     LayerProfile,
     Profile,

@@ -28,7 +28,7 @@ def render_pdf(report: Mapping[str, Any], path: Path, *, json_bytes: bytes | Non
     gate writes (``signing.certificate_json_bytes(report)``).
     """
     from quantzero_ci.certificate.sections import story
-    from quantzero_ci.signing import certificate_json_bytes
+    from quantzero_ci.certify.signing import certificate_json_bytes
 
     if json_bytes is None:
         json_bytes = certificate_json_bytes(report)

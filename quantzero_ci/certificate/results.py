@@ -12,7 +12,7 @@ from quantzero_ci.carbon.evidence import interval_text
 from quantzero_ci.carbon.section import memory_bound_text
 from quantzero_ci.certificate.layout import GREEN, RED, Styles, heading, table, together
 from quantzero_ci.certificate.text import NOT_MEASURED, ci, count, get, mono, num, safe
-from quantzero_ci.decide import decided_on_text
+from quantzero_ci.certify.decide import decided_on_text
 from quantzero_ci.formatting import human_bytes, percent, speed_change
 
 

@@ -31,7 +31,7 @@ DISCLAIMER = (
 
 def member_summary(report: Mapping[str, Any]) -> dict[str, Any]:
     """One member's row: what the fleet certificate shows of it (re-derived by verify)."""
-    from quantzero_ci.signing import payload_sha256
+    from quantzero_ci.certify.signing import payload_sha256
 
     carbon, deployment = report["carbon"], report["deployment"]
     signature = report["signature"]
@@ -63,7 +63,7 @@ def member_summary(report: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check(name: str, label: str, value: float, threshold: float, comparison: str, unit: str):
-    from quantzero_ci.decide import threshold_check
+    from quantzero_ci.certify.decide import threshold_check
 
     return threshold_check(name, label, value, threshold, comparison, unit)
 
@@ -134,7 +134,7 @@ def fleet_body(
 ) -> dict[str, Any]:
     """The fleet certificate without its signature (members already checked and sorted)."""
     from quantzero_ci.carbon import grid, hardware
-    from quantzero_ci.report import SCHEMA
+    from quantzero_ci.certify.report import SCHEMA
 
     reports = [m.report for m in members]
     summaries = [member_summary(r) for r in reports]
@@ -173,7 +173,7 @@ def build_fleet(
     signing_key_pem: bytes | None = None,
 ) -> dict[str, Any]:
     """The signed (or marked unsigned) fleet certificate."""
-    from quantzero_ci.signing import sign_report, unsigned_signature
+    from quantzero_ci.certify.signing import sign_report, unsigned_signature
 
     limits = thresholds.to_dict() if isinstance(thresholds, FleetThresholds) else thresholds
     body = fleet_body(members, limits)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from quantzero_ci.certfields import SECTIONS, missing_field
+from quantzero_ci.certify.certfields import SECTIONS, missing_field
 from quantzero_ci.errors import InputError
 
 MEMBER_FIELDS = (*SECTIONS, "deployment.hardware.key", "deployment.grid.iso2", "created_at")
@@ -42,7 +42,7 @@ class Member:
 
 def load_member_files(paths: Sequence[Path]) -> list[Member]:
     """Read and check every member certificate (JSON or PDF); see `check_members`."""
-    from quantzero_ci.certchecks import parse_json, read_document
+    from quantzero_ci.certify.certchecks import parse_json, read_document
 
     if not paths:
         raise InputError(f"CERT: no member certificates given. {_HINT}")
@@ -57,7 +57,7 @@ def load_member_files(paths: Sequence[Path]) -> list[Member]:
 def check_members(members: Iterable[Member]) -> list[Member]:
     """The members sorted by (label, model hash), or an InputError naming the offending file."""
     from quantzero_ci.carbon import grid, hardware
-    from quantzero_ci.report import SCHEMA
+    from quantzero_ci.certify.report import SCHEMA
 
     members = list(members)
     for member in members:
@@ -104,7 +104,7 @@ def check_signers(members: Sequence[Member], fleet_fingerprint: str | None = Non
 
 
 def _check_one(member: Member, schema: str, grid_sha: str, hardware_sha: str) -> None:
-    from quantzero_ci.certchecks import payload_hash_check, signature_check
+    from quantzero_ci.certify.certchecks import payload_hash_check, signature_check
     from quantzero_ci.fleet import FLEET_SCHEMA
 
     report, source = member.report, member.source

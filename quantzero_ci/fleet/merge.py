@@ -48,7 +48,7 @@ def merge_files(
     """
     from quantzero_ci.fleet.certificate import build_fleet
     from quantzero_ci.fleet.members import load_member_files
-    from quantzero_ci.preflight import check_signing_key
+    from quantzero_ci.inputs.preflight import check_signing_key
 
     check_signing_key(signing_key_pem)
     members = load_member_files(paths)
@@ -73,7 +73,7 @@ def _pin_signer(members: Sequence[Any], signing_key_pem: bytes | None) -> None:
     signed = [m for m in members if m.signed]
     if not signed or not signing_key_pem:
         return
-    from quantzero_ci.signing import fingerprint, load_private_key, raw_public_key
+    from quantzero_ci.certify.signing import fingerprint, load_private_key, raw_public_key
 
     key = load_private_key(signing_key_pem)
     check_signers(signed, fingerprint(raw_public_key(key.public_key())))

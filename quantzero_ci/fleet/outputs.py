@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from quantzero_ci.certify.outputset import OutputSet, open_output_set
 from quantzero_ci.fleet import FLEET_COMMENT, FLEET_JSON, FLEET_PDF
-from quantzero_ci.outputset import OutputSet, open_output_set
 
 FLEET_NAMES = (FLEET_JSON, FLEET_PDF, FLEET_COMMENT)
 
@@ -34,8 +34,8 @@ def open_fleet_outputs(
 
 def write_fleet_outputs(fleet: Mapping[str, Any], outputs: OutputSet) -> FleetFiles:
     """Render the fleet certificate into the staged set and move it into place."""
+    from quantzero_ci.certify.signing import certificate_json_bytes
     from quantzero_ci.fleet.render import render_fleet_comment, render_fleet_pdf
-    from quantzero_ci.signing import certificate_json_bytes
 
     try:
         json_bytes = certificate_json_bytes(fleet)

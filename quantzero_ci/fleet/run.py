@@ -41,8 +41,8 @@ def member_configs(
     """Load and check every member's config (tables, data) before any work; errors name the file."""
     from quantzero_ci.carbon.grid import get_grid
     from quantzero_ci.carbon.hardware import get_hardware
-    from quantzero_ci.loading import dataset_cache
-    from quantzero_ci.preflight import check_data
+    from quantzero_ci.inputs.loading import dataset_cache
+    from quantzero_ci.inputs.preflight import check_data
 
     root = Path(output_dir or fleet.output_dir).absolute()
     loaded = []
@@ -103,7 +103,7 @@ def run_fleet(
     from quantzero_ci.fleet.certificate import build_fleet
     from quantzero_ci.fleet.members import Member, check_members
     from quantzero_ci.gate import run_gate
-    from quantzero_ci.preflight import check_signing_key
+    from quantzero_ci.inputs.preflight import check_signing_key
 
     check_signing_key(signing_key_pem)
     inputs = [config.config_path for _, config in configs if config.config_path is not None]

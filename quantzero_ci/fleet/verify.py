@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from quantzero_ci.certchecks import (
+from quantzero_ci.certify.certchecks import (
     FAIL,
     NOTE,
     PASS,
@@ -26,9 +26,9 @@ from quantzero_ci.certchecks import (
     signature_check,
     verdict_of,
 )
-from quantzero_ci.certificate_check import verify_report
+from quantzero_ci.certify.certificate_check import verify_report
+from quantzero_ci.certify.report import SCHEMA
 from quantzero_ci.errors import InputError
-from quantzero_ci.report import SCHEMA
 
 
 def verify_fleet_file(
@@ -53,7 +53,7 @@ def verify_fleet(
     fleet: Mapping[str, Any], *, source: str = "fleet", public_key_pem: bytes | None = None
 ) -> VerificationResult:
     """Every check of a fleet certificate (``--public-key`` pins the fleet's signer)."""
-    from quantzero_ci.signing import load_public_key
+    from quantzero_ci.certify.signing import load_public_key
 
     key = load_public_key(public_key_pem, source="--public-key") if public_key_pem else None
     checks = [
@@ -201,7 +201,7 @@ def _decision_check(fleet: Mapping[str, Any]) -> tuple[str, str]:
 def _identity_check(fleet: Mapping[str, Any]) -> tuple[str, str]:
     import hashlib
 
-    from quantzero_ci.signing import payload_sha256
+    from quantzero_ci.certify.signing import payload_sha256
 
     certificates = _certificates(fleet)
     lines = "\n".join(f"{c['model']['label']}\t{payload_sha256(c)}" for c in certificates)

@@ -138,7 +138,7 @@ def _failed(runner: _Runner, message: str, exit_code: int) -> int:
 def _run(environ: Mapping[str, str], workspace: Path, runner: _Runner) -> int:
     from quantzero_ci.config import load_config
     from quantzero_ci.github.baseline import resolve_baseline
-    from quantzero_ci.preflight import check_signing_key
+    from quantzero_ci.inputs.preflight import check_signing_key
 
     inputs = parse_inputs(environ, workspace)
     if inputs.fleet != "false":
@@ -207,7 +207,7 @@ def _run_fleet(
     from quantzero_ci.fleet import FLEET_FILE
     from quantzero_ci.fleet.discover import FleetThresholds, load_fleet
     from quantzero_ci.github import fleet_mode
-    from quantzero_ci.preflight import check_signing_key
+    from quantzero_ci.inputs.preflight import check_signing_key
 
     fleet_mode.refuse_single_model_inputs(inputs.overrides)
     named = [inputs.config_path] if inputs.config_path is not None else []

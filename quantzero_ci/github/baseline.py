@@ -14,12 +14,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from quantzero_ci.certify.report import SCHEMA as CERTIFICATE_SCHEMA
 from quantzero_ci.config import Config
 from quantzero_ci.errors import ConfigError, InputError, QuantZeroError
 from quantzero_ci.github import git
 from quantzero_ci.github.event import EventContext
 from quantzero_ci.github.inputs import BaselineSpec
-from quantzero_ci.report import SCHEMA as CERTIFICATE_SCHEMA
 from quantzero_ci.safeload import load_json
 
 Measure = Callable[[Config, Path], float]
@@ -35,7 +35,7 @@ class BaselineResult:
 
 def measure_fp32(config: Config, model_file: Path) -> float:
     """FP32 g CO2e per 1,000 inferences of ``model_file`` under ``config``'s deployment."""
-    from quantzero_ci.scan import scan_model
+    from quantzero_ci.measure.scan import scan_model
 
     scanned = scan_model(replace(config, model=replace(config.model, path=model_file)))
     return float(scanned["carbon"]["g_per_1000_inferences"])

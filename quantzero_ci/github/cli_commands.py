@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
+from quantzero_ci.certify.report import SCHEMA as CERTIFICATE_SCHEMA
 from quantzero_ci.errors import InputError
 from quantzero_ci.logsafe import echo
-from quantzero_ci.report import SCHEMA as CERTIFICATE_SCHEMA
 from quantzero_ci.safeload import load_json
 
 
@@ -63,7 +63,7 @@ def _render(report: dict, path: Path) -> str:
     """The comment, or an InputError naming what the certificate lacks."""
     import jinja2
 
-    from quantzero_ci.certfields import SECTIONS, require_fields
+    from quantzero_ci.certify.certfields import SECTIONS, require_fields
     from quantzero_ci.render import render_comment
 
     require_fields(report, SECTIONS, f"--report: {path}")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from quantzero_ci.checks import CHECKS
+from quantzero_ci.certify.checks import CHECKS
 from quantzero_ci.errors import ConfigError, InputError
 
 DEFAULT_CONFIG = ".quantzero.yml"

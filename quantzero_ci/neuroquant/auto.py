@@ -33,7 +33,6 @@ import numpy as np
 import torch
 
 from quantzero_ci.carbon.energy import LayerWork, nominal_layer_seconds
-from quantzero_ci.consistency import first_inputs
 from quantzero_ci.neuroquant import pt2e, sensitivity
 from quantzero_ci.neuroquant.canonical import canonicalize
 from quantzero_ci.neuroquant.kinds import STATIC_INT8_TYPES, module_path
@@ -41,6 +40,7 @@ from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest, re
 from quantzero_ci.neuroquant.policy import LayerDecision, Plan
 from quantzero_ci.neuroquant.selfcheck import check_outputs
 from quantzero_ci.precisions import NAMES
+from quantzero_ci.verify.consistency import first_inputs
 
 MAX_ROUNDS = 3
 MAX_PLANNING_INPUTS = 128

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from quantzero_ci.profiler import ROOT_NAME
+from quantzero_ci.measure.profiler import ROOT_NAME
 
 # Layers the PT2E quantizer makes INT8 (static: convolutions and Linear; dynamic: Linear).
 STATIC_INT8_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)

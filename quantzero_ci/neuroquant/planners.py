@@ -16,7 +16,7 @@ from quantzero_ci.neuroquant.policy import MODES, Plan, make_plan
 
 if TYPE_CHECKING:
     from quantzero_ci.carbon.hardware import HardwareClass
-    from quantzero_ci.profiler import Profile
+    from quantzero_ci.measure.profiler import Profile
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from quantzero_ci.modes import CORTICAL_MODES, cortical_thresholds
 from quantzero_ci.precisions import NAMES
 
 if TYPE_CHECKING:
-    from quantzero_ci.profiler import Profile
+    from quantzero_ci.measure.profiler import Profile
 
 PRECISIONS = NAMES
 

@@ -32,12 +32,12 @@ import torch
 from torch import nn
 
 from quantzero_ci.carbon.energy import LayerWork, nominal_layer_seconds
-from quantzero_ci.measures import outputs_of
 from quantzero_ci.neuroquant import pertoken
 from quantzero_ci.neuroquant.kinds import module_path
 from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest
 from quantzero_ci.neuroquant.policy import LayerDecision, Plan
 from quantzero_ci.neuroquant.quantize import DYNAMIC, Engine
+from quantzero_ci.verify.measures import outputs_of
 
 Score = Callable[[torch.Tensor, nn.Module, Sequence[torch.Tensor]], float]
 ROUTE = "dynamic-int8-linear"

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from quantzero_ci.signing import generate_keypair
+from quantzero_ci.certify.signing import generate_keypair
 
 from .conftest import cli
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from quantzero_ci.carbon.evidence import interval_text
-from quantzero_ci.latency import runner_kernel_family
+from quantzero_ci.verify.latency import runner_kernel_family
 
 from .conftest import cli
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import quantzero_ci
-from quantzero_ci.outputset import open_output_set
+from quantzero_ci.certify.outputset import open_output_set
 
 from .conftest import cli
 

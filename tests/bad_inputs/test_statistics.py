@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from quantzero_ci.consistency import compare_passes, run_pass
 from quantzero_ci.stats import wilson_interval
+from quantzero_ci.verify.consistency import compare_passes, run_pass
 
 from .conftest import cli
 
@@ -100,7 +100,7 @@ def test_a_feature_map_interval_counts_inputs_not_positions():
 def test_decide_on_lower_bound_decides_carbon_on_its_interval_and_flips_a_borderline_pass(
     workspace,
 ):
-    from quantzero_ci.decide import evaluate_checks
+    from quantzero_ci.certify.decide import evaluate_checks
 
     workspace.write_config(
         **{"gate.min_carbon_reduction_pct": -100.0, "gate.decide_on": "lower_bound"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from quantzero_ci.outputset import MANIFEST
+from quantzero_ci.certify.outputset import MANIFEST
 
 from .conftest import action, cli
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from quantzero_ci.signing import generate_keypair, sign_report, unsigned_signature
+from quantzero_ci.certify.signing import generate_keypair, sign_report, unsigned_signature
 
 THRESHOLDS = {
     "min_carbon_reduction_pct": 5.0,
@@ -45,12 +45,12 @@ def build_report(out_dir: Path) -> dict[str, Any]:
     from quantzero_ci.carbon import grid as grid_module
     from quantzero_ci.carbon import hardware as hardware_module
     from quantzero_ci.carbon.section import carbon_section, layer_works
-    from quantzero_ci.consistency import compare_passes, run_pass
-    from quantzero_ci.decide import evaluate_checks
-    from quantzero_ci.loading import state_dict_bytes
+    from quantzero_ci.certify.decide import evaluate_checks
+    from quantzero_ci.certify.report import ModelFacts, build_report
+    from quantzero_ci.inputs.loading import state_dict_bytes
+    from quantzero_ci.measure.profiler import profile_model
     from quantzero_ci.neuroquant.policy import LayerDecision
-    from quantzero_ci.profiler import profile_model
-    from quantzero_ci.report import ModelFacts, build_report
+    from quantzero_ci.verify.consistency import compare_passes, run_pass
 
     model = _tiny_model()
     compressed = copy.deepcopy(model)

@@ -12,14 +12,14 @@ import pytest
 from click.testing import CliRunner
 
 from quantzero_ci.certificate import render_pdf
-from quantzero_ci.certificate_check import (
+from quantzero_ci.certify.certificate_check import (
     load_certificate,
     verify_certificate,
     verify_report,
 )
+from quantzero_ci.certify.signing import certificate_json_bytes, sign_report
 from quantzero_ci.cli_certs import verify_command
 from quantzero_ci.errors import InputError
-from quantzero_ci.signing import certificate_json_bytes, sign_report
 
 
 def _write(report: dict[str, Any], path: Path) -> Path:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from quantzero_ci.certify.signing import generate_keypair
 from quantzero_ci.cli import main
 from quantzero_ci.cli_certs import model_card_command, verify_command
-from quantzero_ci.signing import generate_keypair
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples" / "digits" / ".quantzero.yml"

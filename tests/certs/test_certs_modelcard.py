@@ -8,9 +8,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from quantzero_ci.certify.modelcard import model_card_metadata
+from quantzero_ci.certify.signing import certificate_json_bytes
 from quantzero_ci.cli_certs import keygen_command, model_card_command
-from quantzero_ci.modelcard import model_card_metadata
-from quantzero_ci.signing import certificate_json_bytes
 
 
 def _front_matter(text: str) -> dict:

@@ -14,8 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from quantzero_ci.errors import InputError
-from quantzero_ci.signing import (
+from quantzero_ci.certify.signing import (
     canonical_json,
     certificate_json_bytes,
     fingerprint,
@@ -27,6 +26,7 @@ from quantzero_ci.signing import (
     signed_payload,
     unsigned_signature,
 )
+from quantzero_ci.errors import InputError
 
 
 def test_canonical_json_is_sorted_compact_utf8_with_shortest_floats():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from quantzero_ci.signing import generate_keypair
+from quantzero_ci.certify.signing import generate_keypair
 from tests.support import quantzero
 
 from .fleetspace import FOLDERS, build_workspace

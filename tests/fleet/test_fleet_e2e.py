@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from quantzero_ci.signing import certificate_json_bytes, sign_report
+from quantzero_ci.certify.signing import certificate_json_bytes, sign_report
 from tests.support import quantzero
 
 from .fleetspace import FOLDERS, copy_workspace

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from quantzero_ci.signing import certificate_json_bytes, unsigned_signature
+from quantzero_ci.certify.signing import certificate_json_bytes, unsigned_signature
 from tests.support import quantzero
 
 pytestmark = pytest.mark.slow  # needs the gated fleet's certificates
@@ -69,7 +69,7 @@ def test_a_changed_member_is_named(gated, tmp_path):
 
 
 def test_a_member_made_with_other_tables_is_named(gated, tmp_path):
-    from quantzero_ci.signing import sign_report
+    from quantzero_ci.certify.signing import sign_report
 
     report = json.loads(_certs(gated)[1].read_text())
     report["provenance"]["grid_table_sha256"] = "0" * 64

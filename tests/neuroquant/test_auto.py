@@ -8,11 +8,11 @@ import torch
 
 from quantzero_ci.carbon.hardware import get_hardware
 from quantzero_ci.errors import KernelError
+from quantzero_ci.measure.profiler import profile_model
 from quantzero_ci.neuroquant import planners
 from quantzero_ci.neuroquant.auto import Advisor, choose, judge, margin_for
 from quantzero_ci.neuroquant.selfcheck import check_outputs
 from quantzero_ci.neuroquant.sensitivity import Sensitivity, pcs_from_variance
-from quantzero_ci.profiler import profile_model
 from quantzero_ci.runtimes import get_runtime
 
 from .mobile import digits_split, trained_mobile

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from quantzero_ci.errors import ConfigError, InputError
+from quantzero_ci.measure.profiler import LayerProfile, Profile
 from quantzero_ci.neuroquant.policy import MODES, PRECISIONS, LayerDecision, Plan, make_plan
-from quantzero_ci.profiler import LayerProfile, Profile
 
 SHARES = (0.0, 0.10, 0.15, 0.29, 0.30, 0.59, 0.60, 0.69, 0.70, 0.95)
 

@@ -200,8 +200,8 @@ def test_a_plan_for_another_model_is_an_input_error(resnetish) -> None:
 
 @pytest.mark.slow
 def test_a_trained_depthwise_relu6_network_holds_its_predictions_in_uniform_int8() -> None:
+    from quantzero_ci.measure.profiler import profile_model
     from quantzero_ci.neuroquant.policy import make_plan
-    from quantzero_ci.profiler import profile_model
 
     from .mobile import digits_split, trained_mobile
 

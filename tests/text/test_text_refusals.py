@@ -73,7 +73,7 @@ def test_npz_named_inputs(text_project) -> None:
 
 
 def test_hf_directory_without_safetensors_refused(tmp_path) -> None:
-    from quantzero_ci.hfload import load_hf_directory
+    from quantzero_ci.inputs.hfload import load_hf_directory
 
     (tmp_path / "config.json").write_text('{"architectures": ["BertModel"]}')
     with pytest.raises(InputError, match=r"no \.safetensors"):

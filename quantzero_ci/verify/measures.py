@@ -16,7 +16,7 @@ from torch import nn
 
 from quantzero_ci.config import InputSpec
 from quantzero_ci.errors import InputError
-from quantzero_ci.namedinputs import MASK_NAME, unpack
+from quantzero_ci.inputs.namedinputs import MASK_NAME, unpack
 
 EMBEDDING_MEASURES = ("cosine", "neighbours")
 

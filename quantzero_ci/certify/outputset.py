@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from quantzero_ci.certify.report import SCHEMA as CERTIFICATE_SCHEMA
 from quantzero_ci.errors import ConfigError, OutputError
-from quantzero_ci.report import SCHEMA as CERTIFICATE_SCHEMA
 from quantzero_ci.safeload import load_json
 from quantzero_ci.stats import file_sha256
 

@@ -27,7 +27,7 @@ from torch import nn
 
 from quantzero_ci.config import ModelConfig
 from quantzero_ci.errors import InputError
-from quantzero_ci.modeloutput import select_logits
+from quantzero_ci.inputs.modeloutput import select_logits
 from quantzero_ci.stats import file_sha256
 
 RANDOM_INIT_SEED = 0
@@ -97,7 +97,7 @@ def load_model(config: ModelConfig, path_override: Path | None = None) -> Loaded
 def _one_tensor(module: nn.Module, config: ModelConfig) -> nn.Module:
     """Named inputs packed into one tensor, and the chosen output of a dict or tuple."""
     if config.inputs:
-        from quantzero_ci.namedinputs import PackedInputs, probe
+        from quantzero_ci.inputs.namedinputs import PackedInputs, probe
 
         return select_logits(
             PackedInputs(module, config.inputs).eval(), probe(config.inputs), config.output
@@ -108,7 +108,7 @@ def _one_tensor(module: nn.Module, config: ModelConfig) -> nn.Module:
 
 
 def _huggingface(config: ModelConfig, path: Path | None) -> LoadedModel:
-    from quantzero_ci.hfload import directory_sha256, load_hf_directory
+    from quantzero_ci.inputs.hfload import directory_sha256, load_hf_directory
 
     if path is None or not path.is_dir():
         raise InputError(
@@ -326,11 +326,11 @@ def _load_dataset(
         raise InputError(f"{field}: {path} does not exist. Check the path in your config.")
     suffix = path.suffix.lower()
     if suffix in (".npy", ".npz"):
-        from quantzero_ci.npybudget import check_numpy_file
+        from quantzero_ci.inputs.npybudget import check_numpy_file
 
         check_numpy_file(path, field)  # declared sizes, before anything is allocated
     if specs:
-        from quantzero_ci.namedinputs import pack, read_named
+        from quantzero_ci.inputs.namedinputs import pack, read_named
 
         if suffix in (".pt", ".pth"):
             tensors, labels = read_named(path, field, _safe_load(path, field))

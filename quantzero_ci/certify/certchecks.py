@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from quantzero_ci.certify.report import SCHEMA
 from quantzero_ci.errors import EXIT_GATE_FAILED, EXIT_PASS, InputError, QuantZeroError
-from quantzero_ci.report import SCHEMA
 
 EMBEDDED_NAME = "certificate.json"
 EMBEDDED_NAMES = (EMBEDDED_NAME, "fleet.json")
@@ -236,7 +236,7 @@ def signature_check(report: Mapping[str, Any], expected_key: Any) -> CheckResult
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from quantzero_ci.signing import ALGORITHM, fingerprint, raw_public_key, signed_payload
+    from quantzero_ci.certify.signing import ALGORITHM, fingerprint, raw_public_key, signed_payload
 
     name = "signature"
     signature = report.get("signature")
@@ -303,7 +303,7 @@ def signature_check(report: Mapping[str, Any], expected_key: Any) -> CheckResult
 
 
 def payload_hash_check(report: Mapping[str, Any]) -> tuple[str, str]:
-    from quantzero_ci.signing import payload_sha256
+    from quantzero_ci.certify.signing import payload_sha256
 
     recorded = lookup(report, "signature.payload_sha256")
     actual = payload_sha256(report)

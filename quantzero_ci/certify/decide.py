@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from quantzero_ci.checks import CHECKS
+from quantzero_ci.certify.checks import CHECKS
 
 
 def threshold_check(

@@ -19,14 +19,14 @@ if TYPE_CHECKING:
 def check_signing_key(pem: bytes | None) -> None:
     """A given signing key must load (before the work it would sign is done)."""
     if pem:
-        from quantzero_ci.signing import load_private_key
+        from quantzero_ci.certify.signing import load_private_key
 
         load_private_key(pem)
 
 
 def check_data(config: Config) -> None:
     """Evaluation data present, finite and held out; every configured check evaluable."""
-    from quantzero_ci.loading import load_dataset
+    from quantzero_ci.inputs.loading import load_dataset
 
     if config.data.evaluation is None:
         raise ConfigError(

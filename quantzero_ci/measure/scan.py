@@ -15,8 +15,8 @@ def scan_model(config: Config) -> dict[str, Any]:
     from quantzero_ci.carbon.energy import FORMULA, LayerWork, point_estimate
     from quantzero_ci.carbon.grid import get_grid
     from quantzero_ci.carbon.hardware import get_hardware
-    from quantzero_ci.loading import load_model
-    from quantzero_ci.profiler import profile_model
+    from quantzero_ci.inputs.loading import load_model
+    from quantzero_ci.measure.profiler import profile_model
 
     hardware = get_hardware(config.deployment.hardware)
     grid = get_grid(config.deployment.country)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from quantzero_ci.certchecks import (
+from quantzero_ci.certify.certchecks import (
     FAIL,
     NOTE,
     PASS,
@@ -34,9 +34,9 @@ from quantzero_ci.certchecks import (
     signature_check,
     verdict_of,
 )
+from quantzero_ci.certify.report import SCHEMA
 from quantzero_ci.errors import InputError
 from quantzero_ci.precisions import FP32
-from quantzero_ci.report import SCHEMA
 from quantzero_ci.stats import file_sha256, wilson_interval
 
 # ---------------------------------------------------------------------------------------------
@@ -118,7 +118,7 @@ def verify_report(
     compressed_model_path: Path | None = None,
 ) -> VerificationResult:
     """Every check on an already-loaded report."""
-    from quantzero_ci.signing import load_public_key
+    from quantzero_ci.certify.signing import load_public_key
 
     expected_key = (
         load_public_key(public_key_pem, source="--public-key") if public_key_pem else None
@@ -351,7 +351,7 @@ def _accuracy_size_check(report: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _decision_check(report: Mapping[str, Any]) -> tuple[str, str]:
-    from quantzero_ci.decide import evaluate_checks
+    from quantzero_ci.certify.decide import evaluate_checks
 
     base = {k: v for k, v in report.items() if k not in ("checks", "decision", "signature")}
     checks, decision = evaluate_checks(base, lookup(report, "thresholds"))
