@@ -382,3 +382,33 @@ def test_embedding_lookup_moves_the_rows_it_reads_not_the_table() -> None:
     assert lookup.weight_bytes == 12 * 16 * 4  # 12 rows of 16 float32, not 64,000 bytes
     assert lookup.activation_bytes == 12 * 8 + 12 * 16 * 4  # int64 ids in, rows out
     assert layers["head"].flops == 12 * 16 * 4
+
+
+class _TwoHeads(torch.nn.Module):
+    """A body, the head whose output the gate compares, and a pooler nothing reads (BERT's
+    pooler when the compared output is ``last_hidden_state``)."""
+
+    def __init__(self, inplace_pooler: bool = False) -> None:
+        super().__init__()
+        self.body = torch.nn.Linear(8, 16)
+        self.used = torch.nn.Linear(16, 4)
+        self.pooler = torch.nn.Linear(16, 16)
+        self.inplace_pooler = inplace_pooler
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.body(x))
+        pooled = self.pooler(h)
+        pooled = pooled.tanh_() if self.inplace_pooler else pooled.tanh()
+        return {"last_hidden_state": self.used(h), "pooler_output": pooled}["last_hidden_state"]
+
+
+def test_layers_the_output_does_not_use_are_neither_counted_nor_planned() -> None:
+    profile = profile_model(_TwoHeads().eval(), torch.randn(1, 8))
+    assert [layer.name for layer in profile.layers] == ["body", "used"]
+    assert profile.total_flops == 8 * 16 + 16 * 4
+
+
+def test_an_unused_head_that_writes_in_place_is_kept_conservatively() -> None:
+    # an in-place write may land in a view of something the output reads; tokens cannot tell
+    profile = profile_model(_TwoHeads(inplace_pooler=True).eval(), torch.randn(1, 8))
+    assert [layer.name for layer in profile.layers] == ["body", "pooler", "used"]

@@ -5,14 +5,19 @@ forward hooks keep a stack of the modules currently executing; each MAC-bearing 
 to the innermost executing module. Functional calls (``F.linear``, ``torch.matmul``, SDPA) and the
 fused CPU attention fast paths are therefore counted, not only leaf modules.
 
-A *layer* is a module in which at least one counted op ran. It is positioned at its first counted
-op (for a leaf module, its first call); a module called several times is one layer with its FLOPs
+A *layer* is a module in which at least one counted op ran **whose result reaches the model's
+output**: the recorder also follows each op's tensors, and after the pass walks back from the
+output, so a head the compared output never uses (a BERT pooler when the gate compares
+``last_hidden_state``) is neither counted nor planned. It is positioned at its first counted op
+(for a leaf module, its first call); a module called several times is one layer with its FLOPs
 summed. The example input must have batch size 1 (dim 0), so every figure is per single input.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -240,28 +245,86 @@ class _Tally:
     lookup_bytes: int = 0  # table rows an embedding lookup reads
 
 
+@dataclass
+class _Counted:
+    """One counted op: the module it ran in and what it cost."""
+
+    module: torch.nn.Module
+    flops: int = 0
+    activation_bytes: int = 0
+    lookup_bytes: int = 0
+
+
 class _OpRecorder(TorchDispatchMode):
-    """Counts MACs and activation bytes of each counted op against the innermost module."""
+    """Counts MACs and activation bytes of each counted op against the innermost module, and
+    records which tensors each op read and wrote, so that ops whose results never reach the
+    output can be left out afterwards (`tallies_for`)."""
 
     def __init__(self, stack: list[torch.nn.Module], param_storages: set[int]) -> None:
         super().__init__()
         self._stack = stack
         self._param_storages = param_storages
-        self.tallies: dict[torch.nn.Module, _Tally] = {}
+        self._tokens: dict[int, int] = {}  # id(tensor) → a token unique for the tensor's life
+        self._next_token = itertools.count()
+        # per op: tokens read, tokens written, what it counted, whether it mutates an argument
+        self._flow: list[tuple[tuple[int, ...], tuple[int, ...], _Counted | None, bool]] = []
+
+    def token(self, tensor: torch.Tensor) -> int:
+        """A token for ``tensor`` that no later tensor reuses (``id`` is reused after death)."""
+        key = id(tensor)
+        found = self._tokens.get(key)
+        if found is None:
+            found = self._tokens[key] = next(self._next_token)
+            weakref.finalize(tensor, self._tokens.pop, key, None)
+        return found
+
+    def _tokens_of(self, tree: Any) -> tuple[int, ...]:
+        return tuple(self.token(t) for t in tree_leaves(tree) if isinstance(t, torch.Tensor))
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        counted = None
         formula = _FORMULAS.get(func.overloadpacket)
         if formula is not None and self._stack:
-            tally = self.tallies.setdefault(self._stack[-1], _Tally())
-            tally.flops += int(formula(_bind(func, args, kwargs), out))
-            tally.activation_bytes += self._activation_bytes(args, kwargs, out)
+            counted = _Counted(
+                self._stack[-1],
+                flops=int(formula(_bind(func, args, kwargs), out)),
+                activation_bytes=self._activation_bytes(args, kwargs, out),
+            )
         elif func.overloadpacket in _LOOKUPS and self._stack and isinstance(out, torch.Tensor):
-            tally = self.tallies.setdefault(self._stack[-1], _Tally())
-            tally.lookup_bytes += _numel(out) * out.element_size()
-            tally.activation_bytes += self._activation_bytes(args, kwargs, out)
+            counted = _Counted(
+                self._stack[-1],
+                lookup_bytes=_numel(out) * out.element_size(),
+                activation_bytes=self._activation_bytes(args, kwargs, out),
+            )
+        writes = func._schema.is_mutable  # in place, maybe through a view: kept, conservatively
+        self._flow.append((self._tokens_of((args, kwargs)), self._tokens_of(out), counted, writes))
         return out
+
+    def tallies_for(self, output: Any) -> dict[torch.nn.Module, _Tally]:
+        """Per module, the counted ops whose results reach ``output``, in execution order.
+
+        An op that writes into an argument counts as reaching it (the write may land in a view
+        of a tensor the output reads; tokens do not see aliasing). With no op reached (the
+        output is no op's result), every counted op counts."""
+        live = set(self._tokens_of(output))
+        reached: set[int] = set()
+        for index in range(len(self._flow) - 1, -1, -1):
+            inputs, outputs, _, writes = self._flow[index]
+            if writes or live.intersection(outputs):
+                reached.add(index)
+                live.update(inputs)
+        everything = not reached
+        tallies: dict[torch.nn.Module, _Tally] = {}
+        for index, (_, _, counted, _) in enumerate(self._flow):
+            if counted is None or not (everything or index in reached):
+                continue
+            tally = tallies.setdefault(counted.module, _Tally())
+            tally.flops += counted.flops
+            tally.activation_bytes += counted.activation_bytes
+            tally.lookup_bytes += counted.lookup_bytes
+        return tallies
 
     def _activation_bytes(self, args: Any, kwargs: Any, out: Any) -> int:
         seen: set[int] = set()
@@ -336,7 +399,7 @@ def profile_model(model: torch.nn.Module, example_input: torch.Tensor) -> Profil
     handles = _hook_modules(model, stack)
     try:
         with torch.no_grad(), recorder:
-            model(example_input)
+            output = model(example_input)
     except Terminated:
         raise
     except Exception as err:
@@ -348,7 +411,8 @@ def profile_model(model: torch.nn.Module, example_input: torch.Tensor) -> Profil
         for handle in handles:
             handle.remove()
 
-    total_flops = sum(t.flops for t in recorder.tallies.values())
+    tallies = recorder.tallies_for(output)
+    total_flops = sum(t.flops for t in tallies.values())
     if total_flops == 0:
         raise InputError(
             f"model counted zero FLOPs on input shape {shape}: the profiler counts convolution, "
@@ -356,7 +420,7 @@ def profile_model(model: torch.nn.Module, example_input: torch.Tensor) -> Profil
             ".quantzero.yml points at the intended model"
         )
     return Profile(
-        layers=_layer_profiles(model, recorder.tallies, total_flops),
+        layers=_layer_profiles(model, tallies, total_flops),
         total_flops=total_flops,
         total_params=sum(p.numel() for p in model.parameters()),
         input_shape=shape,
