@@ -9,6 +9,7 @@ from typing import Any
 from quantzero_ci.carbon.energy import FORMULA, CarbonComparison, LayerWork, annual_kg
 from quantzero_ci.carbon.equivalents import equivalents
 from quantzero_ci.carbon.grid import GridIntensity
+from quantzero_ci.precisions import FP32
 
 UNIT = "g CO2e per 1,000 inferences"
 
@@ -52,8 +53,8 @@ def layer_carbon(
         joules = nominal_layer_seconds(work, hardware) * hardware.watts.value
         return joules * 1000.0 / JOULES_PER_KWH * g_per_kwh
 
-    before = layer_works(layers, lambda name: "FP32")
-    after = layer_works(layers, lambda name: applied.get(name, "FP32"))
+    before = layer_works(layers, lambda name: FP32)
+    after = layer_works(layers, lambda name: applied.get(name, FP32))
     return [
         {"name": b.name, "precision": a.precision, "before_g": grams(b), "after_g": grams(a)}
         for b, a in zip(before, after, strict=True)

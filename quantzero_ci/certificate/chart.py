@@ -11,8 +11,9 @@ from typing import Any
 
 from quantzero_ci.certificate.layout import Styles, heading, together
 from quantzero_ci.certificate.text import get, safe
+from quantzero_ci.precisions import BF16, FP32, INT8
 
-COLOURS = {"INT8": "#2b8a3e", "BF16": "#e8a317", "FP32": "#868e96"}
+COLOURS = {INT8: "#2b8a3e", BF16: "#e8a317", FP32: "#868e96"}
 MARKER = "#c92a2a"
 HEIGHT = 120.0
 

@@ -39,7 +39,7 @@ from quantzero_ci.neuroquant.kinds import STATIC_INT8_TYPES, module_path
 from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest, register_planner
 from quantzero_ci.neuroquant.policy import LayerDecision, Plan
 from quantzero_ci.neuroquant.selfcheck import check_outputs
-from quantzero_ci.precisions import NAMES
+from quantzero_ci.precisions import BF16, FP32, INT8, NAMES
 from quantzero_ci.verify.consistency import first_inputs
 
 MAX_ROUNDS = 3
@@ -77,14 +77,14 @@ class Advisor:
             if now - base >= deficit:
                 return chosen
             gains = {
-                name: self.sens.predicted_pcs({**current, name: "FP32"}, self.scale) - now
+                name: self.sens.predicted_pcs({**current, name: FP32}, self.scale) - now
                 for name, precision in current.items()
-                if precision != "FP32"
+                if precision != FP32
             }
             if not gains or max(gains.values()) <= 0:
                 return chosen
             best = max(gains, key=lambda n: (gains[n], n))
-            current[best] = "FP32"
+            current[best] = FP32
             chosen.append(best)
 
 
@@ -102,7 +102,7 @@ def plan_auto(request: PlanRequest) -> Planned:
     faster = [
         p
         for p in NAMES
-        if p != "FP32" and request.hardware.factor(p).value > 1.0 and p in runtime.runs_precisions
+        if p != FP32 and request.hardware.factor(p).value > 1.0 and p in runtime.runs_precisions
     ]
     options: dict[str, tuple[str, ...]] = {}
     why_fixed: dict[str, str] = {}
@@ -118,7 +118,7 @@ def plan_auto(request: PlanRequest) -> Planned:
                 f"{runtime.name}, kept FP32"
             )
         else:
-            options[layer.name] = (*faster, "FP32")
+            options[layer.name] = (*faster, FP32)
     cost = {
         layer.name: {
             p: nominal_layer_seconds(
@@ -214,11 +214,11 @@ def plan_auto(request: PlanRequest) -> Planned:
         scale = check.scale
         info["rounds"].append(
             {
-                "int8_layers": sum(p == "INT8" for p in assignment.values()),
-                "bf16_layers": sum(p == "BF16" for p in assignment.values()),
-                "fp32_layers": len(layers) - sum(p != "FP32" for p in assignment.values()),
+                "int8_layers": sum(p == INT8 for p in assignment.values()),
+                "bf16_layers": sum(p == BF16 for p in assignment.values()),
+                "fp32_layers": len(layers) - sum(p != FP32 for p in assignment.values()),
                 "estimated_seconds_share": _seconds(assignment, cost)
-                / max(_seconds(dict.fromkeys(assignment, "FP32"), cost), 1e-30),
+                / max(_seconds(dict.fromkeys(assignment, FP32), cost), 1e-30),
                 "scale": check.scale,
                 "predicted_pcs": check.predicted,
                 "planning_pcs": check.measured,
@@ -415,7 +415,7 @@ def _reasons(
     for name, precision in assignment.items():
         cheapest = options[name][0]
         alone = sens.alone(name, cheapest)
-        saving = 1.0 - cost[name][cheapest] / cost[name]["FP32"] if cost[name]["FP32"] else 0.0
+        saving = 1.0 - cost[name][cheapest] / cost[name][FP32] if cost[name][FP32] else 0.0
         if precision == cheapest:
             reasons[name] = (
                 f"auto: {cheapest} alone flips a predicted {alone:.2%} of planning inputs; it saves "
@@ -439,7 +439,7 @@ def _plan(
 ) -> Plan:
     decisions = []
     for layer in layers:
-        precision = assignment.get(layer.name, "FP32")
+        precision = assignment.get(layer.name, FP32)
         score = None
         if sens is not None and layer.name in sens.variances:
             first = next(iter(sens.variances[layer.name]))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from quantzero_ci.errors import InputError
 from quantzero_ci.modes import CORTICAL_MODES, cortical_thresholds
-from quantzero_ci.precisions import NAMES
+from quantzero_ci.precisions import BF16, FP32, INT8, NAMES
 
 if TYPE_CHECKING:
     from quantzero_ci.measure.profiler import Profile
@@ -124,10 +124,10 @@ def decide(share: float, thresholds: tuple[float, float]) -> tuple[str, str]:
     low, high = thresholds
     s = f"share {share:.4g}"
     if share < low:
-        return "INT8", f"{s} < {low:g} → INT8"
+        return INT8, f"{s} < {low:g} → INT8"
     if share < high:
-        return "BF16", f"{low:g} ≤ {s} < {high:g} → BF16"
-    return "FP32", f"{s} ≥ {high:g} → FP32"
+        return BF16, f"{low:g} ≤ {s} < {high:g} → BF16"
+    return FP32, f"{s} ≥ {high:g} → FP32"
 
 
 def make_plan(profile: Profile, mode: str, thresholds: tuple[float, float] | None = None) -> Plan:

@@ -33,11 +33,12 @@ from quantzero_ci.errors import InputError
 from quantzero_ci.neuroquant import pt2e
 from quantzero_ci.neuroquant.kinds import STATIC_INT8_TYPES, module_path
 from quantzero_ci.neuroquant.policy import LayerDecision, Plan
+from quantzero_ci.precisions import FP32, INT8
 from quantzero_ci.runtimes import Runtime
 
 STATIC = "static-int8-pt2e"
 DYNAMIC = "dynamic-int8-pt2e"
-FP32 = "fp32"
+FP32_METHOD = "fp32"
 KEEP_OUTPUTS = 256  # FP32 outputs kept from calibration, for the planner's checks
 
 
@@ -116,7 +117,7 @@ class Engine:
         """The plan's converted graph; layers the runtime cannot run as planned run FP32."""
         layers = [module_path(d.name) for d in plan.layers]
         eligible = [p for p in layers if isinstance(self._modules.get(p), STATIC_INT8_TYPES)]
-        wanted = {module_path(d.name) for d in plan.layers if d.planned == "INT8"}
+        wanted = {module_path(d.name) for d in plan.layers if d.planned == INT8}
         if self.calibrated:
             int8 = [p for p in eligible if p in wanted]
             method = STATIC
@@ -155,7 +156,7 @@ class Engine:
         return CompressionResult(
             model=pt2e.Batched(self.exported.module(), self.exported.max_batch),
             plan=applied_plan,
-            method=FP32,
+            method=FP32_METHOD,
             runtime=self.runtime.name,
             notes=tuple(
                 _notes(applied_plan, self.runtime, self.calibrated, self.dynamic_by_choice)
@@ -197,10 +198,10 @@ def _applied(
     layers = []
     for d in plan.layers:
         path = module_path(d.name)
-        if d.planned == "INT8" and path in int8:
-            layers.append(replace(d, applied="INT8"))
-        elif d.planned == "FP32":
-            layers.append(replace(d, applied="FP32"))
+        if d.planned == INT8 and path in int8:
+            layers.append(replace(d, applied=INT8))
+        elif d.planned == FP32:
+            layers.append(replace(d, applied=FP32))
         else:
             why = (
                 f"kept FP32: its output is padded on the way into an FP32 layer, a boundary "
@@ -208,7 +209,7 @@ def _applied(
                 if path in demoted
                 else _why_fp32(d, modules.get(path), runtime, calibrated)
             )
-            layers.append(replace(d, applied="FP32", reason=f"{d.reason}; {why}"))
+            layers.append(replace(d, applied=FP32, reason=f"{d.reason}; {why}"))
     return replace(plan, layers=tuple(layers))
 
 
@@ -239,8 +240,8 @@ def _notes(plan: Plan, runtime: Runtime, calibrated: bool, by_choice: bool = Fal
             f"{runtime.name} has no kernels for {'/'.join(precisions)}."
         )
     if not calibrated:
-        dynamic = [d for d in plan.layers if d.applied == "INT8"]
-        convs = [d for d in plan.layers if d.planned == "INT8" and d.applied != "INT8"]
+        dynamic = [d for d in plan.layers if d.applied == INT8]
+        convs = [d for d in plan.layers if d.planned == INT8 and d.applied != INT8]
         parts = []
         scales = "per token" if runtime.dynamic_rows else "per tensor"
         if dynamic:
@@ -258,7 +259,7 @@ def _notes(plan: Plan, runtime: Runtime, calibrated: bool, by_choice: bool = Fal
     lost = [
         d
         for d in plan.layers
-        if d.planned == "INT8" and d.applied != "INT8" and "quantizer left it" in d.reason
+        if d.planned == INT8 and d.applied != INT8 and "quantizer left it" in d.reason
     ]
     if lost:
         names = ", ".join(d.name for d in lost[:5]) + (", ..." if len(lost) > 5 else "")

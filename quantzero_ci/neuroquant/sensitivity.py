@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from quantzero_ci.errors import InputError
+from quantzero_ci.precisions import BF16, INT8
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-SIMULATED = ("INT8", "BF16")
+SIMULATED = (INT8, BF16)
 
 
 @dataclass(frozen=True)
@@ -198,12 +199,12 @@ def _simulate(
     int8_weight: torch.Tensor,
     reduce_range: bool,
 ) -> torch.Tensor:
-    if precision == "INT8":
+    if precision == INT8:
         xq = _fake_quant_activation(x, reduce_range)
         if isinstance(module, nn.Linear):
             return F.linear(xq, int8_weight, module.bias)
         return module._conv_forward(xq, int8_weight, module.bias)
-    if precision == "BF16":
+    if precision == BF16:
         bias = module.bias.bfloat16() if module.bias is not None else None
         weight = module.weight.bfloat16()
         if isinstance(module, nn.Linear):

@@ -37,6 +37,7 @@ from quantzero_ci.neuroquant.kinds import module_path
 from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest
 from quantzero_ci.neuroquant.policy import LayerDecision, Plan
 from quantzero_ci.neuroquant.quantize import DYNAMIC, Engine
+from quantzero_ci.precisions import FP32, INT8
 from quantzero_ci.verify.measures import outputs_of
 
 Score = Callable[[torch.Tensor, nn.Module, Sequence[torch.Tensor]], float]
@@ -110,7 +111,7 @@ def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
         "seconds": time.perf_counter() - start,
         "definition": NOTE.format(kernel=KERNEL),
     }
-    int8 = [d.name for d in result.plan.layers if d.applied == "INT8"]
+    int8 = [d.name for d in result.plan.layers if d.applied == INT8]
     return Planned(
         plan=result.plan,
         compressed=result,
@@ -195,7 +196,7 @@ def _pays(layer: Any, request: PlanRequest) -> bool:
         )
         return nominal_layer_seconds(work, request.hardware)
 
-    return seconds("INT8") < seconds("FP32")
+    return seconds(INT8) < seconds(FP32)
 
 
 def _plan(
@@ -204,11 +205,11 @@ def _plan(
     decisions = []
     for layer in layers:
         if layer.name in chosen:
-            precision, reason = "INT8", "auto (text route): Linear, dynamic INT8 pays here"
+            precision, reason = INT8, "auto (text route): Linear, dynamic INT8 pays here"
         elif layer.name in candidates:
-            precision, reason = "FP32", "auto (text route): raised to FP32 to hold the target"
+            precision, reason = FP32, "auto (text route): raised to FP32 to hold the target"
         else:
-            precision, reason = "FP32", f"auto (text route): {layer.kind} stays FP32"
+            precision, reason = FP32, f"auto (text route): {layer.kind} stays FP32"
         decisions.append(LayerDecision.planned_as(layer, precision, reason))
     return Plan(mode=AUTO_MODE, thresholds=None, layers=tuple(decisions))
 

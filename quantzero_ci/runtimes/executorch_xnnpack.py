@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from quantzero_ci.precisions import FP32, INT8
 from quantzero_ci.runtimes import Runtime, register_runtime
 
 NAME = "executorch-xnnpack"
@@ -132,7 +133,7 @@ RUNTIME = register_runtime(
         lower=_lower,
         load=_load,
         load_line=_load_line,
-        runs_precisions=frozenset({"INT8", "FP32"}),
+        runs_precisions=frozenset({INT8, FP32}),
         dynamic_rows=True,  # XNNPACK's qd8 kernels quantize each input row on its own
     )
 )

@@ -12,7 +12,7 @@ from torch import nn
 
 from quantzero_ci.errors import InputError
 from quantzero_ci.neuroquant import pt2e
-from quantzero_ci.neuroquant.quantize import DYNAMIC, FP32, STATIC, compress
+from quantzero_ci.neuroquant.quantize import DYNAMIC, FP32_METHOD, STATIC, compress
 from quantzero_ci.runtimes import get_runtime
 
 from .nets import Branchy, ResNetish, hand_plan, rel_error, settle, top1_agreement
@@ -148,7 +148,7 @@ def test_without_calibration_linear_is_dynamic_int8_and_convs_run_fp32(resnetish
 def test_all_fp32_plan_ships_the_fp32_model_in_the_runtime(resnetish, tmp_path: Path) -> None:
     plan = _plan(stem="FP32", conv1="FP32", conv2="FP32", head="FP32")
     engine, result = compress(resnetish, plan, EXAMPLE, None, RUNTIME, max_batch=8)
-    assert result.method == FP32
+    assert result.method == FP32_METHOD
     engine.ship(result, tmp_path / "m.pte")
     program = RUNTIME.load(tmp_path / "m.pte")
     x = _inputs(5, 5)
