@@ -33,7 +33,7 @@ from quantzero_ci.verify.measures import (
 
 @dataclass(frozen=True)
 class Task:
-    """A classifier: top-1 of the outputs (per input, or per position for ``token-top1``)."""
+    """What every task shares; a hook's default is the classifier's (a no-op for ``top1``)."""
 
     measure: str
     inputs: tuple[InputSpec, ...]
@@ -152,7 +152,9 @@ class Task:
                 )
 
 
-Classifier = Task
+@dataclass(frozen=True)
+class Classifier(Task):
+    """A classifier (``top1``): one float input, or named token inputs (the text route)."""
 
 
 @dataclass(frozen=True)
