@@ -33,11 +33,12 @@ import numpy as np
 import torch
 
 from quantzero_ci.carbon.energy import LayerWork, nominal_layer_seconds
+from quantzero_ci.modes import AUTO_MODE
 from quantzero_ci.neuroquant import pt2e, sensitivity
 from quantzero_ci.neuroquant.canonical import canonicalize
 from quantzero_ci.neuroquant.kinds import STATIC_INT8_TYPES, module_path
-from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest, register_planner
 from quantzero_ci.neuroquant.policy import LayerDecision, Plan
+from quantzero_ci.neuroquant.request import Planned, PlanRequest
 from quantzero_ci.neuroquant.selfcheck import check_outputs
 from quantzero_ci.precisions import BF16, FP32, INT8, NAMES
 from quantzero_ci.verify.consistency import first_inputs
@@ -88,7 +89,6 @@ class Advisor:
             chosen.append(best)
 
 
-@register_planner(AUTO_MODE)
 def plan_auto(request: PlanRequest) -> Planned:
     """Plan with measured sensitivities against the noise floor; see the module docstring."""
     from quantzero_ci.neuroquant.quantize import Engine

@@ -1,86 +1,47 @@
-"""Planners as registered handlers: a mode name → the function that makes its precision plan.
+"""The planner table: (mode, task) → the function that makes the precision plan.
 
 ``cortical`` (the seed's FLOP-share policy: ``accuracy_preserving``, ``max_savings``, ``custom``)
-is pure; ``auto`` measures sensitivities and verifies on calibration inputs (``neuroquant.auto``).
-A planner may return the compressed model it already built, so the gate does not build it twice.
+is pure and serves every task; ``auto`` measures sensitivities and verifies on calibration inputs
+(``neuroquant.auto``) for a float-input classifier, and takes the dynamic INT8 Linear route
+(``neuroquant.textplan``) for token inputs and for the per-token and embedding measures. A planner
+may return the compressed model it already built, so the gate does not build it twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from quantzero_ci.modes import AUTO_MODE, CUSTOM_MODE, check_mode
-from quantzero_ci.neuroquant.policy import MODES, Plan, make_plan
+from quantzero_ci.neuroquant.auto import plan_auto
+from quantzero_ci.neuroquant.policy import MODES, make_plan
+from quantzero_ci.neuroquant.request import Planned, PlanRequest
+from quantzero_ci.neuroquant.textplan import plan_text_route
 
-if TYPE_CHECKING:
-    from quantzero_ci.carbon.hardware import HardwareClass
-    from quantzero_ci.measure.profiler import Profile
-
-
-@dataclass(frozen=True)
-class PlanRequest:
-    """Everything a planner may use. Evaluation inputs are deliberately absent."""
-
-    profile: Profile
-    mode: str
-    thresholds: tuple[float, float] | None
-    target_pcs: float
-    hardware: HardwareClass
-    backend: str
-    model: Any = None  # nn.Module
-    example: Any = None  # torch.Tensor
-    calibration: Sequence[Any] | None = None  # calibration batches
-    runtime: Any = None  # runtimes.Runtime the plan is built for
-    max_batch: int = 64  # the largest batch the shipped program takes
-
-
-@dataclass(frozen=True)
-class Planned:
-    """A plan, and what the planner built and learnt on the way."""
-
-    plan: Plan
-    compressed: Any = None  # CompressionResult, when the planner already built the final model
-    engine: Any = None  # quantize.Engine that built it (it lowers the shipped file)
-    observe_inputs: int | None = None  # calibration inputs used for observers, when not all
-    info: dict[str, Any] | None = None  # the report's compression.planner section
-    advisor: Any = None  # answers "which layers would restore PCS" after verification
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
+__all__ = ["AUTO_MODE", "PLANNERS", "TASKS", "PlanRequest", "Planned", "make", "planner_modes"]
 
 Planner = Callable[[PlanRequest], Planned]
-_PLANNERS: dict[str, Planner] = {}
+# classifier: one float input, top-1; text-classifier: named (token) inputs, top-1
+TASKS = ("classifier", "text-classifier", "per-token", "embedding")
 
 
-def register_planner(*modes: str) -> Callable[[Planner], Planner]:
-    """Register ``fn`` as the planner of ``modes``."""
-
-    def register(fn: Planner) -> Planner:
-        for mode in modes:
-            _PLANNERS[mode] = fn
-        return fn
-
-    return register
-
-
-def planner_modes() -> tuple[str, ...]:
-    _load()
-    return tuple(_PLANNERS)
-
-
-def make(request: PlanRequest) -> Planned:
-    """Dispatch ``request`` to its mode's planner."""
-    _load()
-    return _PLANNERS[check_mode(request.mode)](request)
-
-
-@register_planner(*MODES, CUSTOM_MODE)
 def cortical(request: PlanRequest) -> Planned:
     """The seed's policy: cumulative FLOP share at a layer's start → INT8 / BF16 / FP32."""
     return Planned(plan=make_plan(request.profile, request.mode, request.thresholds))
 
 
-def _load() -> None:
-    if AUTO_MODE not in _PLANNERS:
-        from quantzero_ci.neuroquant import auto  # noqa: F401  (registers itself)
+PLANNERS: dict[tuple[str, str], Planner] = {
+    **{(mode, task): cortical for mode in (*MODES, CUSTOM_MODE) for task in TASKS},
+    (AUTO_MODE, "classifier"): plan_auto,
+    (AUTO_MODE, "text-classifier"): plan_text_route,
+    (AUTO_MODE, "per-token"): plan_text_route,
+    (AUTO_MODE, "embedding"): plan_text_route,
+}
+
+
+def planner_modes() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(mode for mode, _ in PLANNERS))
+
+
+def make(request: PlanRequest, task: str = "classifier") -> Planned:
+    """Dispatch ``request`` to the planner of its mode and ``task``."""
+    return PLANNERS[check_mode(request.mode), task](request)

@@ -25,22 +25,22 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from quantzero_ci.carbon.energy import LayerWork, nominal_layer_seconds
+from quantzero_ci.modes import AUTO_MODE
 from quantzero_ci.neuroquant import pertoken
 from quantzero_ci.neuroquant.kinds import module_path
-from quantzero_ci.neuroquant.planners import AUTO_MODE, Planned, PlanRequest
 from quantzero_ci.neuroquant.policy import LayerDecision, Plan
 from quantzero_ci.neuroquant.quantize import DYNAMIC, Engine
+from quantzero_ci.neuroquant.request import Planned, PlanRequest, Score
 from quantzero_ci.precisions import FP32, INT8
 from quantzero_ci.verify.measures import outputs_of
 
-Score = Callable[[torch.Tensor, nn.Module, Sequence[torch.Tensor]], float]
 ROUTE = "dynamic-int8-linear"
 STEPS = 8
 SENSITIVITY_INPUTS = 16
@@ -55,6 +55,12 @@ KERNEL = (
     "weights INT8 per output channel, activations INT8 with one scale per token, computed at run "
     "time by the runtime's kernels"
 )
+
+
+def plan_text_route(request: PlanRequest) -> Planned:
+    """The text route with the request's measure and scorer (the planner table's entry)."""
+    assert request.score is not None  # the task sets it for every task this route serves
+    return plan_text(request, request.score, request.measure)
 
 
 def plan_text(request: PlanRequest, score: Score, measure: str) -> Planned:
