@@ -89,3 +89,33 @@ def test_the_planners_simulation_is_what_the_shipped_program_computes(tmp_path: 
     scale = float(fp32.abs().max())
     assert float((shipped - simulated).abs().max()) < 1e-4 * scale  # the same numerics
     assert float((shipped - fp32).abs().max()) > 1e-3 * scale  # and really INT8
+
+
+class _IndexArithmetic(nn.Module):
+    """Integer arithmetic on positions before an index, as Hugging Face BERT's mask code does
+    (``arange(T) + offset``): XNNPACKQuantizer turned such scalars into float tensors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(4)
+        self.table = nn.Embedding(16, 8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(x.shape[1]) + 1  # an int64 scalar add
+        return self.head(self.table(x[:, positions - 1]).mean(1))
+
+
+def test_integer_index_arithmetic_survives_the_quantizer() -> None:
+    model = _IndexArithmetic().eval()
+    x = torch.randint(0, 16, (4, 6))
+    plan = Plan(
+        mode="auto",
+        thresholds=None,
+        layers=(LayerDecision("head", "Linear", 0.0, "INT8", "INT8", "test"),),
+    )
+    engine = Engine(model, x[:1], None, get_runtime("executorch-xnnpack"), 4, True)
+    built = engine.build(plan)  # raised "tensors used as indices must be long" before the fix
+    with torch.no_grad():
+        assert torch.allclose(built.model(x), model(x), atol=0.05)
+    assert built.plan.layers[0].applied == "INT8"
