@@ -90,12 +90,7 @@ def run_gate(
         with dataset_cache():
             check_data(config)
             with fixed_threads(latency_threads()), torch.no_grad():
-                report = _run(config, baseline, timer, paths)
-        report = {
-            **report,
-            "tool": {**report["tool"], **(runtime or {})},
-            "timings": _timings(timer),
-        }
+                report = _run(config, baseline, timer, paths, runtime)
         report = _finish(report, signing_key_pem, config, timer, paths, outputs)
         for name, data in (extra_outputs or {}).items():
             outputs.staged(name).write_bytes(data)
@@ -186,7 +181,11 @@ def _output_paths(
 
 
 def _run(
-    config: Config, baseline: Mapping[str, Any] | None, stage: _StageTimer, paths: dict[str, Path]
+    config: Config,
+    baseline: Mapping[str, Any] | None,
+    stage: _StageTimer,
+    paths: dict[str, Path],
+    tool_runtime: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Sequence the stages (`stages`) and assemble the report from their results."""
     from dataclasses import replace
@@ -217,7 +216,18 @@ def _run(
     with stage("estimate"):
         estimated = stages.estimate(config, profile, planned, shipped, verified, where)
     return assemble_report(
-        config, task, where, loaded, profile, planned, shipped, verified, estimated, baseline
+        config,
+        task,
+        where,
+        loaded,
+        profile,
+        planned,
+        shipped,
+        verified,
+        estimated,
+        baseline,
+        timings=_timings(stage),
+        tool_runtime=tool_runtime,
     )
 
 

@@ -1,6 +1,7 @@
 """The report, assembled once from the stages' results (`stages`).
 
-`gate.run_gate` adds the tool's runtime and the timings; `gate` then decides, signs and renders.
+Every section is built here, the tool's runtime and the stage timings included; the certify step
+(`gate._finish`) then only adds the checks, the decision and the signature, and renders.
 """
 
 from __future__ import annotations
@@ -37,8 +38,13 @@ def assemble_report(
     verified: Verified,
     estimated: Estimated,
     baseline: Mapping[str, Any] | None,
+    timings: Mapping[str, Any],
+    tool_runtime: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The report's every section but the tool's runtime, the timings, the checks and signature."""
+    """The report's every section but the checks, the decision and the signature.
+
+    ``timings``: wall seconds per stage (certify excluded); ``tool_runtime`` (e.g. the action's
+    image) joins the ``tool`` section."""
     hardware, grid, runtime, path = where.hardware, where.grid, where.runtime, shipped.path
     comparison, latency1 = estimated.comparison, dict(verified.latency or {})
     report = build_report(
@@ -75,6 +81,8 @@ def assemble_report(
         provenance=_provenance(config),
     )
     _complete(report, task, where, shipped, verified, estimated, latency1)
+    report["tool"] = {**report["tool"], **(tool_runtime or {})}
+    report["timings"] = dict(timings)
     return report
 
 
