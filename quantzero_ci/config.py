@@ -9,7 +9,7 @@ beyond the light ones, so `quantzero --help` stays fast.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -631,26 +631,36 @@ def _compression(section: dict[str, Any]) -> CompressionConfig:
     return CompressionConfig(mode=mode, thresholds=cortical_thresholds(mode, thresholds))
 
 
+def _choice(
+    section: Mapping[str, Any], key: str, default: str, allowed: Sequence[str], fix: str
+) -> str:
+    """``gate.<key>``, one of ``allowed`` (``-`` and spaces read as ``_``)."""
+    value = str(section.get(key, default)).strip().replace("-", "_").replace(" ", "_")
+    if value not in allowed:
+        raise ConfigError(
+            f"gate.{key}", f"{quote(section.get(key))} is not one of {', '.join(allowed)}", fix
+        )
+    return value
+
+
 def _gate(section: dict[str, Any]) -> GateConfig:
     _known(section, "gate", {key for c in CHECKS for key in (c.key, *c.settings)})
     defaults = GateConfig()
-    decide_on = str(section.get("decide_on", defaults.decide_on)).strip()
-    decide_on = decide_on.replace("-", "_").replace(" ", "_")
-    if decide_on not in DECIDE_ON:
-        raise ConfigError(
-            "gate.decide_on",
-            f"{quote(section.get('decide_on'))} is not one of {', '.join(DECIDE_ON)}",
-            "Use estimate (the carbon estimate and the measured PCS) or lower_bound (the lower "
-            "end of each one's 95% interval).",
-        )
-    decides_on = str(section.get("pcs_decides_on", defaults.pcs_decides_on)).strip()
-    decides_on = decides_on.replace("-", "_").replace(" ", "_")
-    if decides_on not in PCS_DECIDES_ON:
-        raise ConfigError(
-            "gate.pcs_decides_on",
-            f"{quote(section.get('pcs_decides_on'))} is not one of {', '.join(PCS_DECIDES_ON)}",
-            "Use point (the measured PCS) or lower_bound (its 95% Wilson lower bound).",
-        )
+    decide_on = _choice(
+        section,
+        "decide_on",
+        defaults.decide_on,
+        DECIDE_ON,
+        "Use estimate (the carbon estimate and the measured PCS) or lower_bound (the lower "
+        "end of each one's 95% interval).",
+    )
+    decides_on = _choice(
+        section,
+        "pcs_decides_on",
+        defaults.pcs_decides_on,
+        PCS_DECIDES_ON,
+        "Use point (the measured PCS) or lower_bound (its 95% Wilson lower bound).",
+    )
 
     def threshold(check: GateCheck) -> float | None:
         value = section.get(check.key, check.default)
