@@ -126,12 +126,12 @@ def measure(
             for piece in batch.split(chunk):
                 with torch.enable_grad():
                     x = piece.detach().clone().requires_grad_(True)
-                    logits = logits_of(model(x))
+                    logits = logits_of(model(x.clone()))  # a non-leaf: model code may write to it
                     _require_finite(logits)
                     margin = _margins(logits)
                     margins.append(margin.detach().double().numpy())
                     top1.append(logits.detach().argmax(1))
-                    margin.sum().backward()
+                    _backward(margin.sum())
                 pending.clear()
     finally:
         for handle in handles:
@@ -141,6 +141,22 @@ def measure(
         variances={p: {q: np.concatenate(v) for q, v in d.items()} for p, d in sums.items()},
         top1=torch.cat(top1),
     )
+
+
+def _backward(total: torch.Tensor) -> None:
+    """``total.backward()``; a model whose forward overwrote a tensor the gradients need (an
+    in-place write to its input, say) is refused with what to do, not a crash."""
+    try:
+        total.backward()
+    except RuntimeError as err:
+        if "inplace operation" not in str(err):
+            raise
+        raise InputError(
+            "compression.mode auto: the model's forward writes in place into a tensor that its "
+            "gradients need (for example its own input), so per-layer sensitivity cannot be "
+            "measured. Make the write out of place (x = x * 0 instead of x.mul_(0)) or use a "
+            "cortical mode (compression.mode: accuracy_preserving)."
+        ) from None
 
 
 def logits_of(output: object) -> torch.Tensor:
