@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from quantzero_ci import __version__
-from quantzero_ci.certify.checks import CHECKS
+from quantzero_ci.certify.checks import CHECKS, DECIDE_ON
 from quantzero_ci.errors import EXIT_INTERNAL, QuantZeroError
 from quantzero_ci.funnel import DEBUG_ENV, debug_requested, internal_error, traceback_text
 from quantzero_ci.keysource import SIGNING_KEY_ENV, signing_key_pem
@@ -73,6 +73,13 @@ def _threshold_flags(command: Any) -> Any:
     return command
 
 
+def _decide_on(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--decide-on`` read as `config.gate_choice` reads gate.decide_on, naming the flag."""
+    from quantzero_ci.config import gate_choice
+
+    return None if value is None else gate_choice("decide_on", value, "--decide-on")
+
+
 def _overrides(**values: object) -> dict[str, object]:
     keys = {
         "model": "model",
@@ -80,6 +87,7 @@ def _overrides(**values: object) -> dict[str, object]:
         "country": "deployment.country",
         "mode": "compression.mode",
         **{_param(check.cli_flag): check.config_key for check in CHECKS if check.cli_flag},
+        "decide_on": "gate.decide_on",
         "output_dir": "output_dir",
         "input_shape": "model.input_shape",
         "label": "model.label",
@@ -105,6 +113,13 @@ def _overrides(**values: object) -> dict[str, object]:
     help="NeuroQuant mode.",
 )
 @_threshold_flags
+@click.option(
+    "--decide-on",
+    metavar="[" + "|".join(DECIDE_ON) + "]",
+    callback=_decide_on,
+    help="Decide carbon reduction and PCS on the estimate or on the lower end of their 95% "
+    "intervals (gate.decide_on).",
+)
 @click.option(
     "--signing-key",
     type=click.Path(path_type=Path),

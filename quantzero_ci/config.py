@@ -9,7 +9,7 @@ beyond the light ones, so `quantzero --help` stays fast.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from quantzero_ci import safepath
-from quantzero_ci.certify.checks import CHECKS, GateCheck
+from quantzero_ci.certify.checks import CHECKS, DECIDE_ON, GateCheck
 from quantzero_ci.errors import ConfigError
 from quantzero_ci.modes import AUTO_MODE, CUSTOM_MODE, check_mode, cortical_thresholds
 from quantzero_ci.safeload import (
@@ -36,7 +36,6 @@ INPUT_DTYPES = ("int64", "int32", "int16", "int8", "uint8", "bool", "float32", "
 MEASURES = ("top1", "token-top1", "cosine", "neighbours")
 POOLINGS = ("mean", "cls", "none")
 PCS_DECIDES_ON = ("point", "lower_bound")
-DECIDE_ON = ("estimate", "lower_bound")
 TOP_LEVEL_KEYS = {
     "consistency",
     "version",
@@ -631,35 +630,37 @@ def _compression(section: dict[str, Any]) -> CompressionConfig:
     return CompressionConfig(mode=mode, thresholds=cortical_thresholds(mode, thresholds))
 
 
-def _choice(
-    section: Mapping[str, Any], key: str, default: str, allowed: Sequence[str], fix: str
-) -> str:
-    """``gate.<key>``, one of ``allowed`` (``-`` and spaces read as ``_``)."""
-    value = str(section.get(key, default)).strip().replace("-", "_").replace(" ", "_")
-    if value not in allowed:
+GATE_CHOICES: dict[str, tuple[tuple[str, ...], str]] = {
+    "decide_on": (
+        DECIDE_ON,
+        "Use estimate (the carbon estimate and the measured PCS) or lower_bound (the lower "
+        "end of each one's 95% interval).",
+    ),
+    "pcs_decides_on": (
+        PCS_DECIDES_ON,
+        "Use point (the measured PCS) or lower_bound (its 95% Wilson lower bound).",
+    ),
+}
+
+
+def gate_choice(key: str, value: object, field: str | None = None) -> str:
+    """``gate.<key>`` read as one of its `GATE_CHOICES` (``-`` and spaces read as ``_``); else a
+    ConfigError naming ``field`` (a flag or an action input; default ``gate.<key>``)."""
+    allowed, fix = GATE_CHOICES[key]
+    text = str(value).strip().replace("-", "_").replace(" ", "_")
+    if text not in allowed:
         raise ConfigError(
-            f"gate.{key}", f"{quote(section.get(key))} is not one of {', '.join(allowed)}", fix
+            field or f"gate.{key}", f"{quote(value)} is not one of {', '.join(allowed)}", fix
         )
-    return value
+    return text
 
 
 def _gate(section: dict[str, Any]) -> GateConfig:
     _known(section, "gate", {key for c in CHECKS for key in (c.key, *c.settings)})
     defaults = GateConfig()
-    decide_on = _choice(
-        section,
-        "decide_on",
-        defaults.decide_on,
-        DECIDE_ON,
-        "Use estimate (the carbon estimate and the measured PCS) or lower_bound (the lower "
-        "end of each one's 95% interval).",
-    )
-    decides_on = _choice(
-        section,
-        "pcs_decides_on",
-        defaults.pcs_decides_on,
-        PCS_DECIDES_ON,
-        "Use point (the measured PCS) or lower_bound (its 95% Wilson lower bound).",
+    decide_on = gate_choice("decide_on", section.get("decide_on", defaults.decide_on))
+    decides_on = gate_choice(
+        "pcs_decides_on", section.get("pcs_decides_on", defaults.pcs_decides_on)
     )
 
     def threshold(check: GateCheck) -> float | None:

@@ -142,6 +142,25 @@ def test_too_strict_threshold_fails_with_exit_1(tmp_path):
     assert "❌ fail" in (tmp_path / "comment.md").read_text()
 
 
+def test_decide_on_lower_bound_flips_a_borderline_pass_to_exit_1(tmp_path, example_run):
+    done, out = example_run
+    assert done.returncode == 0, done.stderr
+    passed = json.loads((out / "certificate.json").read_text())
+    low, estimate = passed["carbon"]["reduction_ci95"][0], passed["carbon"]["reduction_pct"]
+    borderline = f"{(low + estimate) / 2:.6f}"  # the estimate clears it, the lower bound not
+    assert low < float(borderline) < estimate
+    pcs_floor = f"{passed['consistency']['ci95'][0] - 0.01:.4f}"  # PCS passes on either figure
+    flags = ("--min-carbon-reduction", borderline, "--min-pcs", pcs_floor)
+    config = ("gate", "--config", str(EXAMPLE / ".quantzero.yml"), "--output-dir")
+    done = quantzero(*config, str(tmp_path), *flags, "--decide-on", "lower-bound")
+    assert done.returncode == 1, done.stderr
+    cert = json.loads((tmp_path / "certificate.json").read_text())
+    assert cert["thresholds"]["decide_on"] == "lower_bound"
+    assert cert["decision"]["failed"] == ["carbon_reduction"]
+    assert cert["carbon"]["reduction_pct"] == estimate  # the same figures, decided otherwise
+    assert "carbon reduction on the lower bound" in (tmp_path / "comment.md").read_text()
+
+
 def test_max_savings_mode_quantizes_more(tmp_path, cortical_run):
     _, default_out = cortical_run
     done = quantzero(
@@ -285,6 +304,11 @@ def edit_config(work: Path, old: str, new: str) -> None:
             "gate.min_pcs: 97 is out of range. Use a number between 0 and 1.",
         ),
         (("version: 1", "version: 1\n  oops: [unclosed"), (), "is not valid YAML"),
+        (
+            None,
+            ("--decide-on", "median"),
+            "--decide-on: 'median' is not one of estimate, lower_bound.",
+        ),
     ],
 )
 def test_bad_input_gives_one_clear_message_and_exit_2(example_copy, change, flags, message):

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 Figure = tuple[float, str]  # the value the check compares, and the label it shows
+# `gate.decide_on` (flag --decide-on, input decide-on): which figure decides carbon and PCS
+DECIDE_ON = ("estimate", "lower_bound")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from quantzero_ci.certify.checks import CHECKS
+from quantzero_ci.config import gate_choice
 from quantzero_ci.errors import ConfigError, InputError
 
 DEFAULT_CONFIG = ".quantzero.yml"
@@ -27,11 +28,14 @@ TEXT_OVERRIDES: dict[str, str] = {
     "label": "model.label",
 }
 NUMBER_OVERRIDES: dict[str, str] = {check.action_input: check.config_key for check in CHECKS}
+# Inputs read as one of a gate setting's choices (`config.gate_choice`): input name -> gate key.
+CHOICE_OVERRIDES: dict[str, str] = {"decide-on": "decide_on"}
 # Every input the action declares (action.yml must list exactly these).
 INPUT_NAMES: tuple[str, ...] = (
     "config",
     *TEXT_OVERRIDES,
     *NUMBER_OVERRIDES,
+    *CHOICE_OVERRIDES,
     "baseline",
     "comment",
     "github-token",
@@ -119,6 +123,10 @@ def parse_inputs(environ: Mapping[str, str], workspace: Path) -> ActionInputs:
         value = get_input(environ, name)
         if value is not None:
             overrides[key] = parse_number(name, value)
+    for name, key in CHOICE_OVERRIDES.items():
+        value = get_input(environ, name)
+        if value is not None:
+            overrides[f"gate.{key}"] = gate_choice(key, value, _label(name))
 
     signing_key_pem: bytes | None = None
     signing_key = get_input(environ, "signing-key")

@@ -16,7 +16,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from quantzero_ci.github.inputs import INPUT_NAMES
+from quantzero_ci.config import GATE_CHOICES
+from quantzero_ci.github.inputs import CHOICE_OVERRIDES, INPUT_NAMES
 from quantzero_ci.github.outputs import action_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +75,15 @@ def test_inputs_are_kebab_case_described_and_read_by_the_adapter(action: dict) -
         assert isinstance(spec.get("default", ""), str)
     assert inputs["github-token"]["default"] == "${{ github.token }}"
     assert inputs["comment"]["default"] == "true"
+
+
+def test_choice_inputs_name_their_setting_and_every_choice(action: dict) -> None:
+    assert CHOICE_OVERRIDES == {"decide-on": "decide_on"}
+    for name, key in CHOICE_OVERRIDES.items():
+        description = action["inputs"][name]["description"]
+        assert f"gate.{key}" in description
+        assert all(choice in description for choice in GATE_CHOICES[key][0]), description
+        assert action["inputs"][name]["default"] == ""  # empty: the config file decides
 
 
 def test_declared_outputs_are_the_ones_written(action: dict, tmp_path: Path) -> None:

@@ -326,3 +326,43 @@ def test_comment_cli_command_reads_token_and_api_url_from_the_environment(
     comments = scenario.github.comments[(REPO, 9)]
     assert result.output.strip() == comments[0]["html_url"]
     assert comments[0]["body"].startswith(MARK)
+
+
+def test_a_bad_decide_on_input_exits_2_naming_it_and_its_choices(scenario: Scenario) -> None:
+    run = scenario.run(**{"INPUT_DECIDE-ON": "median", "INPUT_OUTPUT-DIR": "quantzero-decide"})
+    assert run.returncode == 2, run.stderr + run.stdout
+    errors = run.annotations("error")
+    assert len(errors) == 1 and "INPUT_DECIDE-ON" in errors[0], errors
+    assert "'median' is not one of estimate, lower_bound" in errors[0]
+    assert run.outputs["passed"] == "false" and "decide-on" in run.outputs["error"]
+    assert not (scenario.workspace / "quantzero-decide").exists()
+
+
+def test_the_decide_on_input_decides_both_checks_on_their_lower_bounds(
+    scenario: Scenario,
+) -> None:
+    from quantzero_ci.certify.decide import evaluate_checks
+
+    run = scenario.run(
+        **{
+            "INPUT_DECIDE-ON": "lower_bound",
+            "INPUT_OUTPUT-DIR": "quantzero-decide",
+            "INPUT_BASELINE": "none",
+            "INPUT_COMMENT": "false",
+        }
+    )
+    cert = json.loads((scenario.workspace / "quantzero-decide" / "certificate.json").read_text())
+    assert cert["thresholds"]["decide_on"] == "lower_bound"
+    checks = {check["name"]: check for check in cert["checks"]}
+    low, estimate = cert["carbon"]["reduction_ci95"][0], cert["carbon"]["reduction_pct"]
+    assert checks["carbon_reduction"]["decided_on"] == "lower_bound"
+    assert checks["carbon_reduction"]["value"] == low < estimate
+    assert checks["pcs"]["value"] == cert["consistency"]["ci95"][0]
+    passed = low >= 1.0 and cert["consistency"]["ci95"][0] >= 0.9  # RELAXED, on the bounds
+    assert run.returncode == (0 if passed else 1), run.stderr + run.stdout
+    assert "carbon reduction on the lower bound of its 95% interval" in run.summary
+    # The same figures at a threshold between bound and estimate: the input flips the decision.
+    borderline = {**cert["thresholds"], "min_carbon_reduction_pct": (low + estimate) / 2}
+    assert "carbon_reduction" in evaluate_checks(cert, borderline)[1]["failed"]
+    on_estimate = {**borderline, "decide_on": "estimate"}
+    assert "carbon_reduction" not in evaluate_checks(cert, on_estimate)[1]["failed"]

@@ -64,6 +64,16 @@ def test_bad_number_names_the_input(tmp_path: Path) -> None:
     assert caught.value.exit_code == 2
 
 
+def test_decide_on_input_reads_like_the_config_setting(tmp_path: Path) -> None:
+    parsed = parse_inputs({"INPUT_DECIDE-ON": " lower-bound "}, tmp_path)
+    assert parsed.overrides == {"gate.decide_on": "lower_bound"}
+    with pytest.raises(ConfigError) as caught:
+        parse_inputs({"INPUT_DECIDE-ON": "median"}, tmp_path)
+    message = str(caught.value)
+    assert "input `decide-on` (INPUT_DECIDE-ON): 'median' is not one of" in message
+    assert "estimate, lower_bound" in message and caught.value.exit_code == 2
+
+
 def test_bad_boolean_names_the_input(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"input `comment`.*'true' or 'false'"):
         parse_inputs({"INPUT_COMMENT": "sometimes"}, tmp_path)
