@@ -3,7 +3,7 @@
 Reads certificate.json (or the copy embedded in certificate.pdf), checks the Ed25519 signature and
 the payload hash, re-hashes model files when given, and re-derives every figure that follows from
 the inputs the certificate records: the profile's totals and shares, the carbon figures and their
-intervals, the annual projection and equivalents, PCS and its Wilson interval, the accuracy drop,
+intervals, the per-layer table, the annual projection and equivalents, PCS and its Wilson interval, the accuracy drop,
 the size ratio, and the checks and decision. Each check yields one line naming what does not match.
 """
 
@@ -312,10 +312,27 @@ def _carbon_check(report: Mapping[str, Any], c: Any) -> tuple[str, str]:
     recorded_bound = lookup(report, "carbon.memory_bound", None)
     if recorded_bound is not None:  # certificates made before the field existed lack it
         problems += diff("carbon.memory_bound", recorded_bound, _memory_bound(report))
+    recorded_layers = lookup(report, "carbon.layers", None)
+    if recorded_layers is not None:  # so do those made before the per-layer table
+        problems += diff("carbon.layers", recorded_layers, _layer_carbon(report))
+    per_layer = "" if recorded_layers is None else f" and {len(recorded_layers)} layers' figures"
     return verdict_of(
         problems,
-        f"before, after, reduction and 95% intervals re-derive "
+        f"before, after, reduction and 95% intervals{per_layer} re-derive "
         f"({c.samples} samples, seed {c.seed})",
+    )
+
+
+def _layer_carbon(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """`carbon.layers` from the recorded profile rows, applied precisions, hardware and grid."""
+    from quantzero_ci.carbon.hardware import HardwareClass
+    from quantzero_ci.carbon.section import layer_carbon
+
+    return layer_carbon(
+        lookup(report, "profile.layers"),
+        _applied(report),
+        HardwareClass.from_dict(lookup(report, "deployment.hardware")),
+        float(lookup(report, "deployment.grid.g_per_kwh")),
     )
 
 

@@ -44,7 +44,7 @@ def build_report(out_dir: Path) -> dict[str, Any]:
     from quantzero_ci.carbon import energy
     from quantzero_ci.carbon import grid as grid_module
     from quantzero_ci.carbon import hardware as hardware_module
-    from quantzero_ci.carbon.section import carbon_section, layer_works
+    from quantzero_ci.carbon.section import carbon_section, layer_carbon, layer_works
     from quantzero_ci.certify.decide import evaluate_checks
     from quantzero_ci.certify.report import ModelFacts, build_report
     from quantzero_ci.inputs.loading import state_dict_bytes
@@ -85,6 +85,7 @@ def build_report(out_dir: Path) -> dict[str, Any]:
     comparison = energy.compare(fp32, shipped, hardware, grid, samples=500, seed=7)
     carbon = carbon_section(comparison, grid, inferences_per_day=5000, deployments=3)
     carbon["memory_bound"] = energy.memory_bound_layers(shipped, hardware)
+    carbon["layers"] = layer_carbon(profile.layers, applied, hardware, grid.g_per_kwh)
     report = build_report(
         model=ModelFacts("model.pt", "state_dict", "model.pt", _sha256(model_path),
                          model_path.stat().st_size),

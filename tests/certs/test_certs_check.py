@@ -88,6 +88,11 @@ TAMPERS = {
         lambda v: [*v, "not-a-layer"],
         "carbon.memory_bound",
     ),
+    "a layer's carbon": (
+        ("carbon", "layers", 1, "after_g"),
+        lambda v: v * 0.5,
+        "carbon.layers[1].after_g",
+    ),
 }
 
 
@@ -108,6 +113,27 @@ def test_changed_figures_fail_an_unsigned_certificate_too(unsigned_report, name)
     result = verify_report(_tampered(unsigned_report, where, change))
     assert result.exit_code == 1  # not 3: a tampered certificate is not merely unsigned
     assert any(named in message for message in _failed(result).values())
+
+
+def test_a_re_signed_per_layer_figure_still_fails_the_carbon_check(signed_report, keys):
+    layers = signed_report["carbon"]["layers"]
+    assert layers[-1]["precision"] == "INT8" and layers[-1]["after_g"] < layers[-1]["before_g"]
+    forged = sign_report(
+        _tampered(signed_report, ("carbon", "layers", -1, "before_g"), lambda v: v * 3),
+        keys["a"].read_bytes(),
+    )  # the signer's own key: the signature and payload hash hold, the figure does not
+    result = verify_report(forged, public_key_pem=keys["a.pub"].read_bytes())
+    assert result.exit_code == 1
+    failed = _failed(result)
+    assert set(failed) == {"carbon"}, failed
+    assert f"carbon.layers[{len(layers) - 1}].before_g: recorded" in failed["carbon"]
+
+
+def test_a_certificate_from_before_the_per_layer_table_still_verifies(signed_report, keys):
+    older = copy.deepcopy(signed_report)
+    del older["carbon"]["layers"]
+    result = verify_report(sign_report(older, keys["a"].read_bytes()))
+    assert result.exit_code == 0, result.lines()
 
 
 def test_altered_signature_value_fails(signed_report):
