@@ -100,6 +100,7 @@ class DeploymentConfig:
     country: str = "WORLD"
     inferences_per_day: float = 1000.0
     deployments: int = 1
+    batch_size: int | None = None  # the batch each call serves; None: batch 1 only
 
 
 @dataclass(frozen=True)
@@ -577,8 +578,13 @@ def _data(
 
 
 def _deployment(section: dict[str, Any]) -> DeploymentConfig:
-    _known(section, "deployment", {"hardware", "country", "inferences_per_day", "deployments"})
+    _known(
+        section,
+        "deployment",
+        {"hardware", "country", "inferences_per_day", "deployments", "batch_size"},
+    )
     defaults = DeploymentConfig()
+    batch = section.get("batch_size")
     hardware = str(section.get("hardware", defaults.hardware)).strip()
     country = str(section.get("country", defaults.country)).strip()
     if not hardware:
@@ -601,6 +607,7 @@ def _deployment(section: dict[str, Any]) -> DeploymentConfig:
         deployments=_int(
             section.get("deployments", defaults.deployments), "deployment.deployments", 1, 10**9
         ),
+        batch_size=None if batch is None else _int(batch, "deployment.batch_size", 1, 4096),
     )
 
 

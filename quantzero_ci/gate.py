@@ -211,7 +211,11 @@ def _run(
         stage.forward_seconds += verified.forward_seconds
     with stage("latency"):
         start = time.perf_counter()
-        verified = replace(verified, latency=stages.latency(loaded, shipped))
+        verified = replace(
+            verified,
+            latency=stages.latency(loaded, shipped),
+            latency_n=stages.latency_at_batch(loaded, shipped, config.deployment.batch_size),
+        )
         stage.forward_seconds += time.perf_counter() - start
     with stage("estimate"):
         estimated = stages.estimate(config, profile, planned, shipped, verified, where)

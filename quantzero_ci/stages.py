@@ -81,6 +81,7 @@ class Verified:
     batches: list[torch.Tensor]  # the evaluation batches
     forward_seconds: float  # wall time of the FP32 and shipped passes
     latency: Mapping[str, Any] | None = None  # verify.latency.batch1's section
+    latency_n: Mapping[str, Any] | None = None  # verify.latency.batch_n's, when configured
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,23 @@ def latency(loaded: Loaded, shipped: Shipped) -> dict[str, Any]:
         loaded.model.module,
         shipped.program,
         [inputs[i : i + 1] for i in range(min(8, len(inputs)))],
+    )
+
+
+def latency_at_batch(
+    loaded: Loaded, shipped: Shipped, requested: int | None
+) -> dict[str, Any] | None:
+    """Latency at the deployment's batch (`deployment.batch_size`), when it is above 1."""
+    from quantzero_ci.verify.latency import batch_n
+
+    if requested is None or requested <= 1:
+        return None
+    return batch_n(
+        loaded.model.module,
+        shipped.program,
+        loaded.evaluation.inputs,
+        requested,
+        loaded.program_batch,
     )
 
 

@@ -85,6 +85,8 @@ def test_torchvision_shorthand(tmp_path):
         ("compression:\n  thresholds: [0.7, 0.2]\n", "compression.thresholds", "not ascending"),
         ("deployment:\n  deployments: 0\n", "deployment.deployments", "out of range"),
         ("deployment:\n  colour: red\n", "deployment.colour", "not a known setting"),
+        ("deployment:\n  batch_size: 0\n", "deployment.batch_size", "between 1 and 4096"),
+        ("deployment:\n  batch_size: 2.5\n", "deployment.batch_size", "not a whole number"),
         ("surprise: 1\n", "surprise", "not a known setting"),
     ],
 )
@@ -94,6 +96,12 @@ def test_bad_values_name_the_field(tmp_path, extra, field, fix):
     assert caught.value.field == field
     assert fix in str(caught.value)
     assert caught.value.exit_code == EXIT_USAGE
+
+
+def test_deployment_batch_size_is_optional_and_a_whole_number(tmp_path):
+    assert load_config(write(tmp_path, MINIMAL)).deployment.batch_size is None
+    config = load_config(write(tmp_path, MINIMAL + "deployment:\n  batch_size: 32\n"))
+    assert config.deployment.batch_size == 32
 
 
 def test_state_dict_without_factory_is_rejected(tmp_path):

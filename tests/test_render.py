@@ -162,3 +162,24 @@ def test_comment_words_a_batch1_slowdown_as_slower_never_as_a_fraction_faster(re
     assert "×0." not in comment and "× faster" not in comment.split("3% slower")[0][-40:]
     batch = report["latency"]
     assert speed_change(batch["before_ms"], batch["after_ms"]) in comment
+
+
+def test_comment_shows_the_deployment_batch_beside_batch_1_only_when_measured(report):
+    assert "the deployment's" not in render_comment(report)  # no deployment.batch_size
+    report["latency"]["batch_n"] = {
+        "batch": 32,
+        "requested": 32,
+        "fp32_ms": 4.0,
+        "compressed_ms": 8.4,
+        "speedup": 4.0 / 8.4,
+        "runs": 5,
+    }
+    row = next(
+        line
+        for line in render_comment(report).splitlines()
+        if "Latency on this runner, batch 32, the deployment's" in line
+    )
+    assert "capped" not in row and "median of 5 interleaved runs" in row
+    assert "2.1× slower" in row
+    report["latency"]["batch_n"] = {**report["latency"]["batch_n"], "requested": 500}
+    assert "batch 32, the deployment's (capped from 500)" in render_comment(report)

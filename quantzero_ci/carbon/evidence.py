@@ -4,8 +4,9 @@ When the runner that ran the gate and the deployment class share an instruction 
 family (an x86 CPU class on an x86 runner), the measured latency ratio of the shipped file
 against FP32 is direct evidence about the energy ratio: the same chip at the same power draw
 spends energy in proportion to time. Then the certificate shows the measured reduction beside
-the modelled one, at batch 1 and at the batch the gate ran, and warns where a measurement falls
-outside the model's 95% interval. For any other class the runner's timings are evidence about
+the modelled one, at batch 1, at the batch the gate ran and at the deployment's batch
+(`deployment.batch_size`, when set), and warns where a measurement falls outside the model's 95%
+interval. For any other class the runner's timings are evidence about
 the runner only, and the section says so. Pure: numbers in, a dict out.
 """
 
@@ -46,12 +47,14 @@ def measured_reduction(
     batch: Mapping[str, Any],
     modelled_pct: float,
     modelled_ci95: tuple[float, float] | list[float],
+    batch_n: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The measured reduction beside the modelled one, or why there is none.
 
     ``batch1`` holds the interleaved batch-1 medians (``fp32_ms``, ``compressed_ms``);
     ``batch`` the per-input medians at the gate's batch size (``before_ms``, ``after_ms``,
-    ``batch_size``).
+    ``batch_size``); ``batch_n`` the interleaved medians at the deployment's batch (``batch``),
+    when the config names one.
     """
     family = RUNNER_COMPARABLE.get(hardware_key)
     if family is None or runner_family != family:
@@ -66,7 +69,7 @@ def measured_reduction(
         }
     low, high = float(modelled_ci95[0]), float(modelled_ci95[1])
     rows = []
-    for label, size, before_ms, after_ms in (
+    measured = [
         ("batch 1", 1, batch1.get("fp32_ms"), batch1.get("compressed_ms")),
         (
             f"batch {batch.get('batch_size')}",
@@ -74,7 +77,17 @@ def measured_reduction(
             batch.get("before_ms"),
             batch.get("after_ms"),
         ),
-    ):
+    ]
+    if batch_n is not None:
+        measured.append(
+            (
+                f"batch {batch_n.get('batch')} (deployment)",
+                batch_n.get("batch"),
+                batch_n.get("fp32_ms"),
+                batch_n.get("compressed_ms"),
+            )
+        )
+    for label, size, before_ms, after_ms in measured:
         pct = _reduction(before_ms, after_ms)
         if pct is None:
             continue

@@ -232,6 +232,29 @@ def _per_input_ms(value: Any) -> str:
     return NOT_MEASURED if value is None else f"{float(value):.4g} ms per input"
 
 
+def _interleaved_rows(latency: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The interleaved medians at batch 1 and at the deployment's batch, where measured."""
+    rows = []
+    for key, unit in (("batch1", "ms per input"), ("batch_n", "ms per batch")):
+        section = latency.get(key) or {}
+        before, after = section.get("fp32_ms"), section.get("compressed_ms")
+        if before is None or after is None:
+            continue
+        batch = section.get("batch", 1)
+        label = f"<b>Latency, batch {safe(batch)}</b>"
+        if key == "batch_n":
+            label += f" (deployment{', capped' if batch != section.get('requested') else ''})"
+        rows.append(
+            (
+                label,
+                f"{float(before):.4g} {unit}",
+                f"{float(after):.4g} {unit}",
+                speed_change(before, after),
+            )
+        )
+    return rows
+
+
 def size_latency(report: Mapping[str, Any], styles: Styles, width: float) -> list[Any]:
     from reportlab.platypus import Paragraph
 
@@ -249,12 +272,16 @@ def size_latency(report: Mapping[str, Any], styles: Styles, width: float) -> lis
         ),
         ("<b>Measured latency</b>", _per_input_ms(before_ms), _per_input_ms(after_ms), speedup),
     ]
+    rows += _interleaved_rows(latency)
     note = (
         f"Size: {safe(size.get('measure', 'serialized model'))}. Latency: "
         f"{safe(latency.get('note', ''))} Batch size {safe(latency.get('batch_size', '?'))}, "
         f"{safe(latency.get('batches_timed', '?'))} timed batches, "
         f"{safe(latency.get('threads', '?'))} thread(s)."
     )
+    for key in ("batch1", "batch_n"):
+        if (latency.get(key) or {}).get("note"):
+            note += f" {safe(latency[key]['note'])}"
     return together(
         heading("Size and latency", styles),
         table(rows, [width * f for f in (0.2, 0.3, 0.3, 0.2)], styles),

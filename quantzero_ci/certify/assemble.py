@@ -101,10 +101,15 @@ def _complete(
     report["compressed_model"]["runtime"] = {"name": runtime.name, "version": runtime.version()}
     report["compressed_model"]["load"] = runtime.load_line(runtime.file_name)
     report["latency"]["batch1"] = latency1
+    latency_n = dict(verified.latency_n) if verified.latency_n is not None else None
+    if latency_n is not None:  # only when the config names a deployment batch above 1
+        report["latency"]["batch_n"] = latency_n
     sequence = task.sequence_facts(verified.batches)
     if sequence is not None:
         report["model"]["inputs"] = sequence
-    report["latency"]["slower_warning"] = slower_warning(latency1, hardware.quant_backend)
+    report["latency"]["slower_warning"] = slower_warning(
+        latency1, hardware.quant_backend, latency_n
+    )
     if shipped.engine is not None:
         seconds = shipped.engine.seconds.items()
         report["compression"]["build_seconds"] = {k: round(v, 3) for k, v in seconds}
@@ -118,6 +123,7 @@ def _complete(
         report["latency"],
         comparison.reduction_pct,
         comparison.reduction_ci95,
+        latency_n,
     )
 
 
@@ -182,15 +188,28 @@ def saving_split(runtime: str, precision_pct: float, hardware: HardwareClass) ->
     }
 
 
-def slower_warning(latency1: Mapping[str, Any], deployment_backend: str) -> str | None:
-    """A warning when the compressed model is measurably slower on a runner of the same kernel
-    family as the deployment class (beyond 10%, the timing noise of a shared runner)."""
-    speedup = latency1.get("speedup")
-    if speedup is None or speedup >= 0.9 or latency1.get("runner") != deployment_backend:
+def slower_warning(
+    latency1: Mapping[str, Any],
+    deployment_backend: str,
+    latency_n: Mapping[str, Any] | None = None,
+) -> str | None:
+    """A warning when the compressed model is measurably slower (beyond 10%, the timing noise
+    of a shared runner) at batch 1 or at the deployment's batch, on a runner of the same kernel
+    family as the deployment class; it names each batch size where it was slower."""
+    slower = [
+        f"{speed_change(section['fp32_ms'], section['compressed_ms'])} than FP32 at batch {batch}"
+        for section, batch in (
+            (latency1, 1),
+            (latency_n or {}, (latency_n or {}).get("batch")),
+        )
+        if section.get("speedup") is not None
+        and section["speedup"] < 0.9
+        and section.get("runner") == deployment_backend
+    ]
+    if not slower:
         return None
     return (
-        f"The compressed model ran {speed_change(latency1['fp32_ms'], latency1['compressed_ms'])} "
-        "than FP32 at batch 1 on this "
+        f"The compressed model ran {' and '.join(slower)} on this "
         f"runner, which uses the same {deployment_backend} kernel family as the deployment "
         "class: the estimated saving may not materialise. Check the plan's BF16 and INT8 layers."
     )

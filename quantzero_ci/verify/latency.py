@@ -1,6 +1,7 @@
-"""Batch-1 latency of the FP32 and the shipped compressed model, interleaved, as medians.
+"""Latency of the FP32 and the shipped compressed model, interleaved, as medians: at batch 1 and
+at the batch the deployment uses (`deployment.batch_size`).
 
-Each run times one input through FP32 and then the same input through the compressed model, so
+Each run times one batch through FP32 and then the same batch through the compressed model, so
 drift in the runner's speed hits both alike; a few warm-up runs are not counted. Measured on the
 machine that runs the gate: evidence about that machine, never a threshold.
 """
@@ -12,46 +13,112 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import torch
 from torch import nn
 
 WARMUP = 5
 RUNS = 15
+# The deployment's batch costs its size in forward passes per run: fewer runs keep it cheap.
+BATCH_N_WARMUP = 2
+BATCH_N_RUNS = 5
 NOTE = (
     "Batch-1 latency on the machine that ran the gate ({machine}): {runs} interleaved runs "
     "(FP32, then compressed, on the same input), {warmup} warm-ups, {threads} threads, medians."
 )
+NOTE_N = (
+    "Batch-{batch} latency on the machine that ran the gate ({machine}), ms per batch: {runs} "
+    "interleaved runs (FP32, then compressed, on the same batch), {warmup} warm-ups, "
+    "{threads} threads, medians.{capped}"
+)
+Engine = Callable[[], AbstractContextManager[None]]
 
 
 def batch1(
     fp32: nn.Module,
     compressed: nn.Module,
     inputs: Sequence[torch.Tensor],
-    engine: Callable[[], AbstractContextManager[None]] | None = None,
+    engine: Engine | None = None,
     runs: int = RUNS,
 ) -> dict:
     """Medians of interleaved batch-1 timings; ``inputs`` are single-input batches (cycled)."""
     if not inputs:
+        return _not_measured("Not measured: no inputs.")
+    fp32_ms, compressed_ms = _interleaved(fp32, compressed, inputs, WARMUP, runs, engine)
+    return _section(fp32_ms, compressed_ms, runs, NOTE.format(**_facts(runs, WARMUP)))
+
+
+def batch_n(
+    fp32: nn.Module,
+    compressed: nn.Module,
+    inputs: torch.Tensor,
+    requested: int,
+    program_batch: int,
+    runs: int = BATCH_N_RUNS,
+) -> dict:
+    """Medians of interleaved timings at the deployment's batch ``requested``, capped at the
+    number of ``inputs`` and at the shipped program's largest batch (the note says which)."""
+    batch = min(requested, len(inputs), program_batch)
+    caps = [
+        what
+        for limit, what in (
+            (program_batch, f"the shipped program's largest batch ({program_batch})"),
+            (len(inputs), f"the number of evaluation inputs ({len(inputs)})"),
+        )
+        if batch < requested and limit == batch
+    ]
+    facts = {"batch": batch, "requested": requested}
+    if batch < 2:
         return {
-            "fp32_ms": None,
-            "compressed_ms": None,
-            "speedup": None,
-            "runs": 0,
-            "note": "Not measured: no inputs.",
+            **facts,
+            **_not_measured(
+                f"Not measured: deployment.batch_size is {requested}, but capped at "
+                f"{' and '.join(caps)} it is batch 1, measured above."
+            ),
         }
+    capped = (
+        f" deployment.batch_size is {requested}: measured at batch {batch}, capped at "
+        f"{' and '.join(caps)}."
+        if caps
+        else ""
+    )
+    fp32_ms, compressed_ms = _interleaved(
+        fp32, compressed, [inputs[:batch]], BATCH_N_WARMUP, runs, None
+    )
+    note = NOTE_N.format(**_facts(runs, BATCH_N_WARMUP), batch=batch, capped=capped)
+    return {**facts, **_section(fp32_ms, compressed_ms, runs, note)}
+
+
+def runner_kernel_family() -> str:
+    """The quantized kernel family this machine runs: x86 or qnnpack (ARM)."""
+    machine = platform.machine().lower()
+    return "qnnpack" if machine.startswith(("arm", "aarch64")) else "x86"
+
+
+def _interleaved(
+    fp32: nn.Module,
+    compressed: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    warmup: int,
+    runs: int,
+    engine: Engine | None,
+) -> tuple[float, float]:
+    """Median ms per call of each model, the two timed in turn on the same (cycled) input."""
     fp32_s: list[float] = []
     compressed_s: list[float] = []
     with engine() if engine else nullcontext(), torch.inference_mode():
-        for run in range(WARMUP + runs):
+        for run in range(warmup + runs):
             x = inputs[run % len(inputs)]
             a = _time(fp32, x)
             b = _time(compressed, x)
-            if run >= WARMUP:
+            if run >= warmup:
                 fp32_s.append(a)
                 compressed_s.append(b)
-    fp32_ms = statistics.median(fp32_s) * 1000.0
-    compressed_ms = statistics.median(compressed_s) * 1000.0
+    return statistics.median(fp32_s) * 1000.0, statistics.median(compressed_s) * 1000.0
+
+
+def _section(fp32_ms: float, compressed_ms: float, runs: int, note: str) -> dict[str, Any]:
     return {
         "fp32_ms": fp32_ms,
         "compressed_ms": compressed_ms,
@@ -59,16 +126,21 @@ def batch1(
         "runs": runs,
         "threads": torch.get_num_threads(),
         "runner": runner_kernel_family(),
-        "note": NOTE.format(
-            machine=platform.machine(), runs=runs, warmup=WARMUP, threads=torch.get_num_threads()
-        ),
+        "note": note,
     }
 
 
-def runner_kernel_family() -> str:
-    """The quantized kernel family this machine runs: x86 or qnnpack (ARM)."""
-    machine = platform.machine().lower()
-    return "qnnpack" if machine.startswith(("arm", "aarch64")) else "x86"
+def _not_measured(note: str) -> dict[str, Any]:
+    return {"fp32_ms": None, "compressed_ms": None, "speedup": None, "runs": 0, "note": note}
+
+
+def _facts(runs: int, warmup: int) -> dict[str, Any]:
+    return {
+        "machine": platform.machine(),
+        "runs": runs,
+        "warmup": warmup,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def _time(model: nn.Module, x: torch.Tensor) -> float:

@@ -64,3 +64,29 @@ def test_gate_on_an_arm_class_says_why_no_measurement_is_shown(workspace):
         interval_text(cert["carbon"], cert["deployment"]["hardware"]["name"])
         in (out / "comment.md").read_text()
     )
+
+
+def test_the_deployment_batch_is_measured_and_shown_beside_batch_1(workspace):
+    from pypdf import PdfReader
+
+    workspace.write_config(**{"deployment.batch_size": 500})  # above the 36 evaluation inputs
+    outcome = cli(workspace, "gate", "--config", ".quantzero.yml")
+    assert outcome.exit_code in (0, 1), outcome.text
+    out = workspace.root / "quantzero-out"
+    cert = json.loads((out / "certificate.json").read_text())
+    batch_n, batch1 = cert["latency"]["batch_n"], cert["latency"]["batch1"]
+    assert batch_n["requested"] == 500 and batch_n["batch"] == 36  # the program's largest is 64
+    assert "capped at the number of evaluation inputs (36)" in batch_n["note"]
+    assert batch_n["runs"] == 5 and batch_n["fp32_ms"] > 0 and batch_n["compressed_ms"] > 0
+    assert set(batch1) - {"batch", "requested"} <= set(batch_n)  # batch 1's fields, and its batch
+    comment = (out / "comment.md").read_text()
+    assert "Latency on this runner, batch 36, the deployment's (capped from 500)" in comment
+    pdf = " ".join(
+        " ".join(p.extract_text() for p in PdfReader(out / "certificate.pdf").pages).split()
+    )
+    assert "Latency, batch 36 (deployment, capped)" in pdf
+    assert cli(workspace, "verify", "quantzero-out/certificate.json").exit_code in (0, 3)
+    workspace.write_config(**{"deployment.batch_size": None})
+    assert cli(workspace, "gate", "--config", ".quantzero.yml").exit_code in (0, 1)
+    cert = json.loads((out / "certificate.json").read_text())
+    assert "batch_n" not in cert["latency"]  # batch 1 only, as before

@@ -80,3 +80,25 @@ def test_interval_text_says_whether_zero_is_excluded():
     assert "includes zero" in interval_text(same, hw.name)
     dearer = compare(_layers("INT8"), _layers("FP32"), hw, grid).to_dict()
     assert "increase" in interval_text(dearer, hw.name)
+
+
+def test_the_deployment_batch_is_a_measured_row_of_its_own():
+    comparison = compare(
+        _layers("FP32"), _layers("INT8"), get_hardware("laptop-cpu"), get_grid("DE")
+    )
+    low, high = comparison.reduction_ci95
+    inside_after = 1.0 - (low + high) / 200.0
+    got = measured_reduction(
+        "laptop-cpu",
+        "x86",
+        {"fp32_ms": 1.0, "compressed_ms": inside_after},
+        {"before_ms": 1.0, "after_ms": inside_after, "batch_size": 8},
+        comparison.reduction_pct,
+        comparison.reduction_ci95,
+        {"fp32_ms": 10.0, "compressed_ms": 10.0 * (1.0 - (low - 10.0) / 100.0), "batch": 64},
+    )
+    rows = {row["label"]: row for row in got["measured"]}
+    assert list(rows) == ["batch 1", "batch 8", "batch 64 (deployment)"]
+    assert rows["batch 64 (deployment)"]["batch_size"] == 64
+    assert rows["batch 64 (deployment)"]["reduction_pct"] == pytest.approx(low - 10.0)
+    assert "at batch 64 (deployment)" in got["warning"]
