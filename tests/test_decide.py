@@ -85,6 +85,7 @@ def test_one_table_drives_the_config_the_flags_the_inputs_and_the_thresholds():
     assert all(getattr(GateConfig(), c.key) == c.default for c in CHECKS)
     flags = {opt for param in gate.params for opt in param.opts}
     assert {f"--{c.cli_flag}" for c in CHECKS if c.cli_flag} <= flags
+    assert "--decide-on" in flags  # the one gate setting with a flag of its own
     assert {c.action_input: c.config_key for c in CHECKS} == NUMBER_OVERRIDES
     action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
     for check in CHECKS:
