@@ -200,6 +200,7 @@ def _run(
         loaded = stages.load(config, task)
     with stage("profile"):
         profile = stages.profile(loaded)
+        loaded = stages.batched(loaded, profile.largest_activation_bytes, config)
     with stage("plan"):
         planned = stages.plan(config, task, loaded, profile, where)
     with stage("quantize"):

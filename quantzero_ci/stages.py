@@ -58,7 +58,7 @@ class Loaded:
     example: torch.Tensor
     pooling: str  # the pooling applied to the model's outputs ("none" when none)
     batch_size: int  # the evaluation passes' batch size
-    program_batch: int  # the shipped program's largest batch
+    capture_batch: int  # the captured graph's largest batch (planning simulates on batches)
     calibration_batches: list[torch.Tensor] | None
 
 
@@ -119,11 +119,7 @@ def load(config: Config, task: Task) -> Loaded:
     )
     model = replace(model, module=task.embedding_model(model.module, example))
     size = config.data.batch_size
-    batches = None
-    if calibration is not None:
-        batches = calibration.batches(eval_batch_size(len(calibration), size))
-        batches = first_inputs(batches, config.data.max_calibration)
-    return Loaded(
+    loaded = Loaded(
         model=model,
         evaluation=evaluation,
         calibration=calibration,
@@ -131,7 +127,25 @@ def load(config: Config, task: Task) -> Loaded:
         pooling=task.applied_pooling(model.module),
         batch_size=eval_batch_size(len(evaluation), size),
         # fixed, so the evaluation set's size decides nothing
-        program_batch=size or MAX_BATCH,
+        capture_batch=size or MAX_BATCH,
+        calibration_batches=None,
+    )
+    return batched(loaded, 0, config)
+
+
+def batched(loaded: Loaded, activation_bytes: int, config: Config) -> Loaded:
+    """``loaded`` with batch sizes for ``activation_bytes`` per input in the largest layer (from
+    the profile; 0 when unknown): every forward pass of the gate runs on these batches."""
+    size = config.data.batch_size
+    batches = None
+    if loaded.calibration is not None:
+        batches = loaded.calibration.batches(
+            eval_batch_size(len(loaded.calibration), size, activation_bytes)
+        )
+        batches = first_inputs(batches, config.data.max_calibration)
+    return replace(
+        loaded,
+        batch_size=eval_batch_size(len(loaded.evaluation), size, activation_bytes),
         calibration_batches=batches,
     )
 
@@ -165,7 +179,7 @@ def plan(
         example=loaded.example,
         calibration=loaded.calibration_batches,
         runtime=where.runtime,
-        max_batch=loaded.program_batch,
+        max_batch=loaded.capture_batch,
         measure=task.measure,
         score=task.scorer(loaded.pooling),
     )
@@ -181,7 +195,7 @@ def quantize(loaded: Loaded, planned: Planned, runtime: Runtime) -> tuple[Any, A
         return planned.engine, planned.compressed
     module, example = loaded.model.module, loaded.example
     engine, result = compress(
-        module, planned.plan, example, loaded.calibration_batches, runtime, loaded.program_batch
+        module, planned.plan, example, loaded.calibration_batches, runtime, loaded.capture_batch
     )
     check_outputs(logits_of(module(example)), logits_of(result.model(example)), runtime.name)
     return engine, result
@@ -194,7 +208,7 @@ def save(built: tuple[Any, Any], loaded: Loaded, runtime: Runtime, path: Path) -
     if engine is not None:
         engine.ship(result, path)
     else:
-        runtime.lower(result.model, loaded.example, loaded.program_batch, path)
+        runtime.lower(result.model, loaded.example, path)
     return Shipped(engine=engine, result=result, path=path, program=runtime.load(path))
 
 
@@ -253,7 +267,6 @@ def latency_at_batch(
         shipped.program,
         loaded.evaluation.inputs,
         requested,
-        loaded.program_batch,
     )
 
 

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from quantzero_ci.verify.consistency import (
+    ACTIVATION_BUDGET,
     compare_passes,
     eval_batch_size,
     run_pass,
@@ -84,3 +85,11 @@ def test_eval_batch_size_gives_enough_timed_batches():
     assert eval_batch_size(5000) == 64
     assert eval_batch_size(4) == 1
     assert eval_batch_size(360, requested=7) == 7
+
+
+def test_batches_of_a_network_with_large_activations_stay_within_the_budget():
+    lite0_largest_layer = 6_107_520  # bytes per input, EfficientNet-Lite0 at 224 px
+    assert eval_batch_size(384, activation_bytes=lite0_largest_layer) == 5
+    assert eval_batch_size(384, activation_bytes=ACTIVATION_BUDGET * 3) == 1
+    assert eval_batch_size(384, activation_bytes=1_000) == 42  # small: the timed-batches rule
+    assert eval_batch_size(384, requested=64, activation_bytes=lite0_largest_layer) == 64

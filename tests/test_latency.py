@@ -17,21 +17,18 @@ def _models() -> tuple[nn.Module, nn.Module]:
     return fp32, other
 
 
-def test_the_deployment_batch_is_timed_and_capped_where_it_cannot_run():
+def test_the_deployment_batch_is_timed_and_capped_at_the_inputs_there_are():
     fp32, other = _models()
     inputs = torch.randn(10, 4, generator=torch.Generator().manual_seed(1))
-    full = batch_n(fp32, other, inputs, requested=4, program_batch=64)
+    full = batch_n(fp32, other, inputs, requested=4)
     assert full["batch"] == full["requested"] == 4 and full["runs"] == BATCH_N_RUNS
     assert full["fp32_ms"] > 0 and full["compressed_ms"] > 0
     assert full["speedup"] == full["fp32_ms"] / full["compressed_ms"]
     assert "Batch-4 latency" in full["note"] and "capped" not in full["note"]
-    by_program = batch_n(fp32, other, inputs, requested=32, program_batch=8)
-    assert (by_program["batch"], by_program["requested"]) == (8, 32)
-    assert "capped at the shipped program's largest batch (8)" in by_program["note"]
-    by_inputs = batch_n(fp32, other, inputs, requested=32, program_batch=64)
+    by_inputs = batch_n(fp32, other, inputs, requested=32)
     assert by_inputs["batch"] == 10
     assert "capped at the number of evaluation inputs (10)" in by_inputs["note"]
-    one = batch_n(fp32, other, inputs[:1], requested=32, program_batch=64)
+    one = batch_n(fp32, other, inputs[:1], requested=32)
     assert one["fp32_ms"] is None and one["runs"] == 0 and one["note"].startswith("Not measured")
 
 

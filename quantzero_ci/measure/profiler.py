@@ -85,6 +85,11 @@ class Profile:
     input_shape: tuple[int, ...]
     convention: str = FLOP_CONVENTION
 
+    @property
+    def largest_activation_bytes(self) -> int:
+        """One input's activation bytes in its largest layer (0 without layers)."""
+        return max((layer.activation_bytes for layer in self.layers), default=0)
+
     def to_dict(self) -> dict:
         return {
             "layers": [layer.to_dict() for layer in self.layers],

@@ -167,7 +167,7 @@ class Engine:
     def ship(self, result: CompressionResult, path: Path) -> None:
         """Lower ``result`` into the runtime's file at ``path``."""
         started = time.perf_counter()
-        self.runtime.lower(result.reference, self.exported.example, self.exported.max_batch, path)
+        self.runtime.lower(result.reference, self.exported.example, path)
         self.seconds["lower"] = time.perf_counter() - started
 
 

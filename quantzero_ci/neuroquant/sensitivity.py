@@ -201,11 +201,11 @@ def _fake_quant_weight(weight: torch.Tensor) -> torch.Tensor:
 def _fake_quant_activation(x: torch.Tensor, reduce_range: bool) -> torch.Tensor:
     """Per-tensor affine quint8 over the batch's range (including 0), as an observer would."""
     levels = 127 if reduce_range else 255
-    low, high = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+    lowest, highest = torch.aminmax(x)
+    low, high = min(float(lowest), 0.0), max(float(highest), 0.0)
     scale = max((high - low) / levels, 1e-12)
     zero = round(-low / scale)
-    q = torch.clamp(torch.round(x / scale) + zero, 0, levels)
-    return (q - zero) * scale
+    return torch.fake_quantize_per_tensor_affine(x, scale, zero, 0, levels)  # one fused kernel
 
 
 def _simulate(

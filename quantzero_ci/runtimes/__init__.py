@@ -33,7 +33,7 @@ class Runtime:
     version: Callable[[], str]
     static_quantizer: Callable[[Any, Any], Any] | None  # (int8 layers, all layers) → PT2E quantizer
     dynamic_quantizer: Callable[[Any, Any], Any] | None  # dynamic INT8 Linear, no calibration
-    lower: Callable[[Any, Any, int, Path], None]  # (model, example batch, max batch, path) → file
+    lower: Callable[[Any, Any, Path], None]  # (model, example input, path) → the file
     load: Callable[[Path], Program]
     load_line: Callable[[str], str]  # file name → one line of Python that defines `model`
     runs_precisions: frozenset[str]  # what its kernels run; other planned precisions run FP32

@@ -164,8 +164,8 @@ def test_the_shipped_program_runs_int8_any_batch_and_loads_with_its_line_alone(
     engine, result = compress(resnetish, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
     engine.ship(result, tmp_path / RUNTIME.file_name)
     program = RUNTIME.load(tmp_path / RUNTIME.file_name)
-    assert program.max_batch == 8
-    x = _inputs(20, 6)  # more than one program batch: split and joined
+    assert program.max_batch == 1  # one input per call, as an edge device runs it
+    x = _inputs(20, 6)  # a batch: fed through the program input by input and joined
     with torch.no_grad():
         shipped, simulated, fp32 = program(x), result.model(x), resnetish(x)
     assert shipped.shape == (20, 10)
