@@ -75,14 +75,17 @@ class ExportFailed(InputError):
 
 class Logits(nn.Module):
     """The model with its output reduced to the tensor the gate compares (dict → logits, tuple
-    → first item), so the shipped program returns one tensor."""
+    → first item), so the shipped program returns one tensor. ``copy_input``: the model gets a
+    copy of its input (for a model that writes into its input in place, whose captured program
+    would otherwise return the written input as an output)."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, copy_input: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.copy_input = copy_input
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        output = self.model(x)
+        output = self.model(x.clone() if self.copy_input else x)
         if isinstance(output, Mapping):
             output = output["logits"] if "logits" in output else next(iter(output.values()))
         elif isinstance(output, (tuple, list)):
@@ -106,27 +109,21 @@ class Exported:
 def export_program(model: nn.Module, example: torch.Tensor, max_batch: int) -> Exported:
     """Capture ``model`` with batches of 1 to ``max_batch`` inputs (a fixed batch of 1 where the
     model's code pins the batch size)."""
-    from torch.export import Dim, export
+    from torch.export import Dim
 
     if isinstance(model, torch.jit.ScriptModule):
         return _convert_torchscript(model, example)
-    wrapped = Logits(model).eval()
     batch = max(2, int(max_batch))
     example_batch = example[:1].expand(batch, *example.shape[1:]).contiguous()
     with _quiet():
         try:
-            program = export(
-                wrapped,
-                (example_batch,),
-                dynamic_shapes=({0: Dim("batch", min=1, max=batch)},),
-                strict=False,
-            )
-            return Exported(program, batch, example_batch)
+            dynamic = ({0: Dim("batch", min=1, max=batch)},)
+            return Exported(_capture(model, example_batch, dynamic), batch, example_batch)
         except Terminated:
             raise
         except Exception as dynamic_error:  # a model whose code pins the batch size
             try:
-                program = export(wrapped, (example[:1].contiguous(),), strict=False)
+                program = _capture(model, example[:1].contiguous(), None)
             except Terminated:
                 raise
             except Exception as err:
@@ -139,6 +136,35 @@ def export_program(model: nn.Module, example: torch.Tensor, max_batch: int) -> E
                 ) from err
             del dynamic_error
             return Exported(program, 1, example[:1].contiguous())
+
+
+def _capture(model: nn.Module, example: torch.Tensor, dynamic: Any) -> Any:
+    """torch.export of ``Logits(model)``; again on a copy of the input where forward writes
+    into it (its program would return the written input as an output)."""
+    from torch.export import export
+
+    program = export(Logits(model).eval(), (example,), dynamic_shapes=dynamic, strict=False)
+    if _writes_into_input(program):
+        wrapped = Logits(model, copy_input=True).eval()
+        program = export(wrapped, (example,), dynamic_shapes=dynamic, strict=False)
+    return program
+
+
+def _writes_into_input(program: Any) -> bool:
+    """Whether an op of the captured graph writes into the user input or a view of it."""
+    inputs = set(program.graph_signature.user_inputs)
+    aliases = {n for n in program.graph.nodes if n.op == "placeholder" and n.name in inputs}
+    for node in program.graph.nodes:
+        schema = getattr(node.target, "_schema", None)
+        if node.op != "call_function" or schema is None:
+            continue
+        for argument, value in zip(schema.arguments, node.args, strict=False):
+            info = argument.alias_info
+            if info is not None and value in aliases:
+                if info.is_write:
+                    return True
+                aliases.add(node)  # a view of the input
+    return False
 
 
 def _convert_torchscript(model: torch.jit.ScriptModule, example: torch.Tensor) -> Exported:

@@ -284,8 +284,9 @@ def test_a_model_that_zeroes_its_input_in_place_does_not_corrupt_the_other_passe
     workspace.write_config(**{"compression.mode": "accuracy_preserving"})
     before = workspace.snapshot()
     outcome = _gate(workspace)  # no gradients: the model runs, and the shipped program is checked
-    # the captured program returns the written input as its first output (a known gap: the
-    # capture should copy its input), so verification refuses the mismatch; nothing is written
-    assert outcome.exit_code == 2, outcome.text
-    assert "Traceback" not in outcome.stderr and "must match" in outcome.stderr
-    assert workspace.snapshot() == before
+    # the capture gives the model a copy of its input, so the shipped program returns the logits
+    # (not the written input) and agrees with FP32, which saw copies too
+    assert outcome.exit_code == 0, outcome.text
+    report = json.loads((workspace.root / "quantzero-out" / "certificate.json").read_text())
+    assert report["consistency"]["pcs"] >= 0.9
+    assert workspace.snapshot() == before  # nothing outside the output folder changed
