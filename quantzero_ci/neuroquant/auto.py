@@ -42,6 +42,7 @@ from quantzero_ci.neuroquant.floorjudge import (
     Z,
     clip_target,
     flip_probability,
+    margin_for,
     paired_judge,
 )
 from quantzero_ci.neuroquant.kinds import STATIC_INT8_TYPES, module_path
@@ -341,14 +342,6 @@ def judge(
     flipped = float((logits.argmax(1) != sens.top1).float().mean())
     verdict = paired_judge(flip, noise_flip, flipped, allowed)
     return Check(1.0 - flipped, verdict.predicted, verdict.paired_se, scale, verdict.accepted)
-
-
-def margin_for(logits: torch.Tensor, top1: torch.Tensor) -> np.ndarray:
-    """The logit of FP32's top-1 class minus the best other class (negative: a flip)."""
-    logits = logits.double()
-    own = logits.gather(1, top1.view(-1, 1)).squeeze(1)
-    others = logits.scatter(1, top1.view(-1, 1), float("-inf")).amax(1)
-    return (own - others).numpy()
 
 
 def _trainable_copy(model: torch.nn.Module) -> torch.nn.Module:

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 NOISE_SIGMA = 0.01  # the perturbation: 1% of the spread of the first continuous input
 NOISE_SEEDS = 2  # FP32 passes under that perturbation, seeds 0..NOISE_SEEDS−1
@@ -36,6 +37,14 @@ def flip_probability(margins: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(sigma > 0, margins / np.where(sigma > 0, sigma, 1.0), np.inf)
     return np.array([0.5 * math.erfc(v / math.sqrt(2.0)) for v in np.ravel(t).tolist()])
+
+
+def margin_for(logits: torch.Tensor, top1: torch.Tensor) -> np.ndarray:
+    """The logit of FP32's top-1 class minus the best other class (negative: a flip)."""
+    logits = logits.double()
+    own = logits.gather(1, top1.view(-1, 1)).squeeze(1)
+    others = logits.scatter(1, top1.view(-1, 1), float("-inf")).amax(1)
+    return (own - others).numpy()
 
 
 def clip_target(target: float, floor: float | None) -> tuple[float, bool]:
