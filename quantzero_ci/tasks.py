@@ -18,6 +18,7 @@ from torch import nn
 from quantzero_ci.config import Config, InputSpec
 from quantzero_ci.errors import InputError
 from quantzero_ci.inputs.namedinputs import unpack
+from quantzero_ci.neuroquant.kinds import input_embedding
 from quantzero_ci.neuroquant.request import Score
 from quantzero_ci.stats import wilson_interval, wilson_share
 from quantzero_ci.verify.consistency import Pass, Verification
@@ -131,7 +132,7 @@ class Task:
         model's embedding table (an IndexError at the end of the run otherwise)."""
         if not any(spec.name == "input_ids" for spec in self.inputs):
             return
-        table = _input_embedding(module)
+        table = input_embedding(module)
         if table is None:
             return
         size = int(table.num_embeddings)
@@ -199,15 +200,3 @@ def task_for(config: Config) -> Task:
     return kind(
         measure=c.measure, inputs=config.model.inputs, min_cosine=c.min_cosine, pooling=c.pooling
     )
-
-
-def _input_embedding(module: nn.Module) -> nn.Embedding | None:
-    getter = getattr(module, "get_input_embeddings", None)
-    if callable(getter):
-        try:
-            found = getter()
-        except (NotImplementedError, AttributeError):
-            found = None
-        if isinstance(found, nn.Embedding):
-            return found
-    return next((m for m in module.modules() if isinstance(m, nn.Embedding)), None)

@@ -17,13 +17,13 @@ stay at the target, judged against the planning inputs' own noise floor.
    per input, pᵢ = Φ(−mᵢ/(λσᵢ)), that every input informs, not only the few that flipped. The
    plan is accepted when mean pᵢ plus one paired standard error of (pᵢ − qᵢ) stays within
    1 − target, and its measured flips are not significantly (two binomial standard errors)
-   above that. Step 3 repeats with the refitted λ, aiming one paired standard error inside the
-   target (at most ``MAX_ROUNDS`` builds). The cheapest accepted plan ships, lowered once.
+   above that (``floorjudge.paired_judge``, the statistic the text route uses too). Step 3
+   repeats with the refitted λ, aiming one paired standard error inside the target (at most
+   ``MAX_ROUNDS`` builds). The cheapest accepted plan ships, lowered once.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +36,15 @@ from quantzero_ci.carbon.energy import LayerWork, nominal_layer_seconds
 from quantzero_ci.modes import AUTO_MODE
 from quantzero_ci.neuroquant import pt2e, sensitivity
 from quantzero_ci.neuroquant.canonical import canonicalize
+from quantzero_ci.neuroquant.floorjudge import (
+    NOISE_SEEDS,
+    NOISE_SIGMA,
+    Z,
+    clip_target,
+    flip_probability,
+    margin_for,
+    paired_judge,
+)
 from quantzero_ci.neuroquant.kinds import STATIC_INT8_TYPES, module_path
 from quantzero_ci.neuroquant.policy import LayerDecision, Plan
 from quantzero_ci.neuroquant.request import Planned, PlanRequest
@@ -45,9 +54,6 @@ from quantzero_ci.verify.consistency import first_inputs
 
 MAX_ROUNDS = 3
 MAX_PLANNING_INPUTS = 128
-NOISE_SIGMA = 0.01
-NOISE_SEEDS = 2
-Z = 1.0  # one paired standard error of margin on the planning inputs
 PLANNER_NOTE = (
     "Plan chosen by the auto planner on calibration inputs only: they observed activation ranges "
     "and judged each plan against their own FP32 noise floor, by a per-input flip probability "
@@ -177,8 +183,7 @@ def plan_auto(request: PlanRequest) -> Planned:
     phases["noise_floor"] = time.perf_counter() - mark
     floor = noise.floor
     target = request.target_pcs
-    clipped = floor is not None and target > floor
-    effective = floor if clipped and floor is not None else target
+    effective, clipped = clip_target(target, floor)
     allowed = 1.0 - effective
     info.update(
         noise_floor_planning=noise.binary_floor,
@@ -302,7 +307,7 @@ def noise_floor(
         squared += (moved - margins) ** 2
         held &= (logits.argmax(1) == top1).numpy()
     wobble = np.sqrt(squared / NOISE_SEEDS)
-    flip = _flip_probability(margins, wobble)
+    flip = flip_probability(margins, wobble)
     return NoiseFloor(flip, wobble, float(held.mean()), float(1.0 - flip.mean()))
 
 
@@ -333,30 +338,10 @@ def judge(
     variance = sens.total_variance(assignment)
     total = float(variance.sum())
     scale = float((errors**2).sum() / total) if total > 0 else 1.0
-    flip = _flip_probability(margins, np.sqrt(np.maximum(variance * scale, 0.0)))
-    n = int(margins.shape[0])
-    difference = flip - noise_flip
-    paired_se = float(difference.std(ddof=1) / math.sqrt(n)) if n > 1 else 1.0
+    flip = flip_probability(margins, np.sqrt(np.maximum(variance * scale, 0.0)))
     flipped = float((logits.argmax(1) != sens.top1).float().mean())
-    binomial = math.sqrt(max(allowed * (1.0 - allowed), 1.0 / n) / n) if n else 1.0
-    predicted = float(1.0 - flip.mean())
-    accepted = (1.0 - predicted) + Z * paired_se <= allowed and flipped <= allowed + 2 * binomial
-    return Check(1.0 - flipped, predicted, paired_se, scale, accepted)
-
-
-def margin_for(logits: torch.Tensor, top1: torch.Tensor) -> np.ndarray:
-    """The logit of FP32's top-1 class minus the best other class (negative: a flip)."""
-    logits = logits.double()
-    own = logits.gather(1, top1.view(-1, 1)).squeeze(1)
-    others = logits.scatter(1, top1.view(-1, 1), float("-inf")).amax(1)
-    return (own - others).numpy()
-
-
-def _flip_probability(margins: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """Φ(−m/σ) per input, 0 where σ is 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(sigma > 0, margins / np.where(sigma > 0, sigma, 1.0), np.inf)
-    return np.array([0.5 * math.erfc(v / math.sqrt(2.0)) for v in t.tolist()])
+    verdict = paired_judge(flip, noise_flip, flipped, allowed)
+    return Check(1.0 - flipped, verdict.predicted, verdict.paired_se, scale, verdict.accepted)
 
 
 def _trainable_copy(model: torch.nn.Module) -> torch.nn.Module:

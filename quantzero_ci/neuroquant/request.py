@@ -37,6 +37,7 @@ class PlanRequest:
     max_batch: int = 64  # the largest batch the shipped program takes
     measure: str = "top1"  # the task's consistency measure (the text route checks with it)
     score: Score | None = None  # the task's scorer of that measure (the text route's check)
+    evaluation_inputs: int | None = None  # their count only (neighbours is planned at it)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ compressed model keeps consistent with FP32, by the definition the certificate p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,21 +200,36 @@ def measure_outputs(
     return embedding_measure(before, after, measure, bound, pooling)
 
 
-def scorer(
-    measure: str, specs: Sequence[InputSpec], bound: float, pooling: str
-) -> Callable[[torch.Tensor, nn.Module, Sequence[torch.Tensor]], float]:
+@dataclass(frozen=True)
+class Scorer:
     """score(fp32 outputs, compressed, batches) → the measure's share (the text planner's check).
 
-    The FP32 outputs are passed in, so a planner that checks several candidates runs FP32 once.
+    The FP32 outputs are passed in, so a planner that checks several candidates runs FP32 once;
+    the planner reads the measure's settings from it too (``neuroquant.textfloor``).
     """
 
-    def score(
-        before: torch.Tensor, compressed: nn.Module, batches: Sequence[torch.Tensor]
+    measure: str
+    specs: tuple[InputSpec, ...]
+    bound: float
+    pooling: str
+
+    def __call__(
+        self, before: torch.Tensor, compressed: nn.Module, batches: Sequence[torch.Tensor]
     ) -> float:
-        after = outputs_of(compressed, batches)
-        if measure == "top1":
+        return self.share(before, outputs_of(compressed, batches), batches)
+
+    def share(
+        self, before: torch.Tensor, after: torch.Tensor, batches: Sequence[torch.Tensor]
+    ) -> float:
+        """The measure's share of two models' outputs over the same batches."""
+        if self.measure == "top1":
             return float((before.argmax(-1) == after.argmax(-1)).float().mean())
-        m = measure_outputs(measure, before, after, batches, specs, bound, pooling)
+        m = measure_outputs(
+            self.measure, before, after, batches, self.specs, self.bound, self.pooling
+        )
         return m.matches / m.n if m.n else 0.0
 
-    return score
+
+def scorer(measure: str, specs: Sequence[InputSpec], bound: float, pooling: str) -> Scorer:
+    """The planner's check of a candidate under ``measure`` (see `Scorer`)."""
+    return Scorer(measure, tuple(specs), bound, pooling)
