@@ -182,6 +182,7 @@ def plan(
         max_batch=loaded.capture_batch,
         measure=task.measure,
         score=task.scorer(loaded.pooling),
+        evaluation_inputs=len(loaded.evaluation),  # their count only: nothing of their content
     )
     return planners.make(request, task.name)
 

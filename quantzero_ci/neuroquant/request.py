@@ -34,7 +34,7 @@ class PlanRequest:
     example: Any = None  # torch.Tensor
     calibration: Sequence[Any] | None = None  # calibration batches
     runtime: Any = None  # runtimes.Runtime the plan is built for
-    max_batch: int = 64  # the largest batch the shipped program takes
+    max_batch: int = 64  # the largest batch the capture takes (planning simulates on batches)
     measure: str = "top1"  # the task's consistency measure (the text route checks with it)
     score: Score | None = None  # the task's scorer of that measure (the text route's check)
     evaluation_inputs: int | None = None  # their count only (neighbours is planned at it)
