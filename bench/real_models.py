@@ -49,7 +49,8 @@ Columns (medians over `--runs`):
 - speed-up (gate): `latency.batch1.speedup`, measured by the gate (FP32 eager vs the shipped
   file as the gate loads it), batch 1;
 - speed-up (load line): the shipped file loaded by its load line alone vs FP32 eager in the same
-  process: interleaved, 5 warm-ups, 20 runs, 2 threads, batch 1, medians;
+  process: interleaved, each call after a 10 ms pause, 5 warm-ups, 20 runs, 2 threads, batch 1,
+  medians;
 - INT8/FP32: layers by `compression.layers[].applied` (other precisions, if any, after a "+");
 - plan: `compression.planner.seconds`; builds: `len(compression.planner.rounds)`;
 - stages: the gate's `timings.stages_s` (load/profile/plan/quantize/save/verify/latency/...);
@@ -378,6 +379,7 @@ LOAD_LINE_SCRIPT = textwrap.dedent(
     fp32.eval()
     inputs = torch.load(spec["inputs"], weights_only=True)
     def timed(fn, x):
+        time.sleep(0.01)  # the other model's worker threads idle first (as the gate does)
         start = time.perf_counter()
         fn(x)
         return time.perf_counter() - start

@@ -20,16 +20,22 @@ from torch import nn
 
 WARMUP = 5
 RUNS = 15
+# A pause before each timed call: a runtime called right after the other one shares the cores
+# with that one's worker threads, which spin a while after their work ends (EfficientNet-Lite0's
+# shipped program, 2 cores: 4.0 ms alone or 10 ms after FP32 eager, 6-8 ms right after it).
+SETTLE_S = 0.01
 # The deployment's batch costs its size in forward passes per run: fewer runs keep it cheap.
 BATCH_N_WARMUP = 2
 BATCH_N_RUNS = 5
 NOTE = (
     "Batch-1 latency on the machine that ran the gate ({machine}): {runs} interleaved runs "
-    "(FP32, then compressed, on the same input), {warmup} warm-ups, {threads} threads, medians."
+    "(FP32, then compressed, on the same input, each after a 10 ms pause so the other's worker "
+    "threads are idle), {warmup} warm-ups, {threads} threads, medians."
 )
 NOTE_N = (
     "Batch-{batch} latency on the machine that ran the gate ({machine}), ms per batch: {runs} "
-    "interleaved runs (FP32, then compressed, on the same batch), {warmup} warm-ups, "
+    "interleaved runs (FP32, then compressed, on the same batch, each after a 10 ms pause), "
+    "{warmup} warm-ups, "
     "{threads} threads, medians.{capped}"
 )
 Engine = Callable[[], AbstractContextManager[None]]
@@ -137,6 +143,7 @@ def _facts(runs: int, warmup: int) -> dict[str, Any]:
 
 
 def _time(model: nn.Module, x: torch.Tensor) -> float:
+    time.sleep(SETTLE_S)
     start = time.perf_counter()
     model(x)
     return time.perf_counter() - start
