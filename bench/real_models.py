@@ -49,8 +49,8 @@ Columns (medians over `--runs`):
 - speed-up (gate): `latency.batch1.speedup`, measured by the gate (FP32 eager vs the shipped
   file as the gate loads it), batch 1;
 - speed-up (load line): the shipped file loaded by its load line alone vs FP32 eager in the same
-  process: interleaved, each call after a 10 ms pause, 5 warm-ups, 20 runs, 2 threads, batch 1,
-  medians;
+  process: 20 runs each in 4 alternating blocks (a block's first call not counted), 5 warm-ups,
+  2 threads, batch 1, medians;
 - INT8/FP32: layers by `compression.layers[].applied` (other precisions, if any, after a "+");
 - plan: `compression.planner.seconds`; builds: `len(compression.planner.rounds)`;
 - stages: the gate's `timings.stages_s` (load/profile/plan/quantize/save/verify/latency/...);
@@ -379,18 +379,23 @@ LOAD_LINE_SCRIPT = textwrap.dedent(
     fp32.eval()
     inputs = torch.load(spec["inputs"], weights_only=True)
     def timed(fn, x):
-        time.sleep(0.01)  # the other model's worker threads idle first (as the gate does)
         start = time.perf_counter()
         fn(x)
         return time.perf_counter() - start
+    # alternating blocks, a block's first call not counted (as the gate times): a runtime called
+    # right after the other shares the cores with the other's still-spinning worker threads
     a, b = [], []
+    blocks, per_block = 4, max(1, spec["runs"] // 4)
     with torch.inference_mode():
-        for i in range(spec["warmup"] + spec["runs"]):
+        for i in range(spec["warmup"]):
             x = inputs[i % len(inputs)].unsqueeze(0)
-            fa, fb = timed(fp32, x), timed(model, x)
-            if i >= spec["warmup"]:
-                a.append(fa)
-                b.append(fb)
+            fp32(x), model(x)
+        for block in range(blocks):
+            for fn, kept in ((fp32, a), (model, b)):
+                for i in range(per_block + 1):
+                    t = timed(fn, inputs[(block * per_block + i) % len(inputs)].unsqueeze(0))
+                    if i:
+                        kept.append(t)
         batch = inputs[: spec["batch"]]
         out = model(batch)
         agree = float((out.argmax(-1) == fp32(batch).argmax(-1)).float().mean())
@@ -740,7 +745,7 @@ def main() -> None:
         "the gate's min_pcs and auto's target_pcs. today = commit "
         f"{TODAY_COMMIT} (FX INT8, TorchScript). Speed-ups are batch 1 over FP32 eager on this "
         "machine; load line: the certificate's load line alone in a fresh process, "
-        f"{args.loadline_warmup} warm-ups + {args.loadline_runs} interleaved runs, 2 threads."
+        f"{args.loadline_warmup} warm-ups + {args.loadline_runs} runs each in 4 alternating blocks, 2 threads."
     )
     if args.json:
         args.json.write_text(json.dumps(raw, indent=1, default=str))

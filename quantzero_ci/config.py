@@ -101,6 +101,8 @@ class DeploymentConfig:
     inferences_per_day: float = 1000.0
     deployments: int = 1
     batch_size: int | None = None  # the batch each call serves; None: batch 1 only
+    # lower FP32 into the runtime too and time it: the runtime's share of the saving, measured
+    measure_runtime_share: bool = False
 
 
 @dataclass(frozen=True)
@@ -581,7 +583,14 @@ def _deployment(section: dict[str, Any]) -> DeploymentConfig:
     _known(
         section,
         "deployment",
-        {"hardware", "country", "inferences_per_day", "deployments", "batch_size"},
+        {
+            "hardware",
+            "country",
+            "inferences_per_day",
+            "deployments",
+            "batch_size",
+            "measure_runtime_share",
+        },
     )
     defaults = DeploymentConfig()
     batch = section.get("batch_size")
@@ -608,6 +617,10 @@ def _deployment(section: dict[str, Any]) -> DeploymentConfig:
             section.get("deployments", defaults.deployments), "deployment.deployments", 1, 10**9
         ),
         batch_size=None if batch is None else _int(batch, "deployment.batch_size", 1, 4096),
+        measure_runtime_share=_bool(
+            section.get("measure_runtime_share", defaults.measure_runtime_share),
+            "deployment.measure_runtime_share",
+        ),
     )
 
 

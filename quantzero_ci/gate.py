@@ -218,6 +218,10 @@ def _run(
             latency_n=stages.latency_at_batch(loaded, shipped, config.deployment.batch_size),
         )
         stage.forward_seconds += time.perf_counter() - start
+    if config.deployment.measure_runtime_share:
+        with stage("runtime_share"):
+            share = stages.runtime_share(loaded, shipped, where)
+            verified = replace(verified, runtime_share=share)
     with stage("estimate"):
         estimated = stages.estimate(config, profile, planned, shipped, verified, where)
     return assemble_report(

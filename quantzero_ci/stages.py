@@ -82,6 +82,7 @@ class Verified:
     forward_seconds: float  # wall time of the FP32 and shipped passes
     latency: Mapping[str, Any] | None = None  # verify.latency.batch1's section
     latency_n: Mapping[str, Any] | None = None  # verify.latency.batch_n's, when configured
+    runtime_share: Mapping[str, Any] | None = None  # verify.runtime_share's, when configured
 
 
 @dataclass(frozen=True)
@@ -268,6 +269,26 @@ def latency_at_batch(
         shipped.program,
         loaded.evaluation.inputs,
         requested,
+    )
+
+
+def runtime_share(loaded: Loaded, shipped: Shipped, where: Deployment) -> dict[str, Any]:
+    """FP32 eager, FP32 in the runtime and the shipped file at batch 1 (the runtime's share)."""
+    from quantzero_ci.verify import runtime_share as share
+
+    if shipped.engine is None:
+        return share.not_measured("the plan was lowered without a captured FP32 graph to lower.")
+    inputs = loaded.evaluation.inputs
+    return share.measure(
+        loaded.model.module,
+        shipped.engine.exported.module(),
+        shipped.program,
+        loaded.example,
+        [inputs[i : i + 1] for i in range(min(8, len(inputs)))],
+        where.runtime.lower,
+        where.runtime.load,
+        where.runtime.name,
+        where.hardware.quant_backend,
     )
 
 

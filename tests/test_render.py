@@ -179,7 +179,7 @@ def test_comment_shows_the_deployment_batch_beside_batch_1_only_when_measured(re
         for line in render_comment(report).splitlines()
         if "Latency on this runner, batch 32, the deployment's" in line
     )
-    assert "capped" not in row and "median of 5 interleaved runs" in row
+    assert "capped" not in row and "median of 5 runs in alternating blocks" in row
     assert "2.1× slower" in row
     report["latency"]["batch_n"] = {**report["latency"]["batch_n"], "requested": 500}
     assert "batch 32, the deployment's (capped from 500)" in render_comment(report)

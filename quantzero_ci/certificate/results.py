@@ -148,6 +148,13 @@ def carbon(report: Mapping[str, Any], styles: Styles, width: float) -> list[Any]
             notes.append(f"<b>Warning:</b> {safe(evidence['warning'])}")
     elif evidence:
         notes.append(f"No measured reduction: {safe(evidence.get('reason'))}.")
+    split = get(report, "compression.saving_split", None)
+    if split:
+        notes.append(
+            f"The reduction, split: runtime share ×{split['runtime']['factor']:.3g} "
+            f"({safe(split['runtime']['source'])}); precision share "
+            f"{split['precision']['reduction_pct']:.1f}% ({safe(split['precision']['source'])})."
+        )
     return together(
         heading("Carbon per 1,000 inferences", styles),
         table(rows, [width * f for f in (0.18, 0.22, 0.24, 0.17, 0.19)], styles),

@@ -8,6 +8,7 @@ machine that runs the gate: evidence about that machine, never a threshold.
 
 from __future__ import annotations
 
+import math
 import platform
 import statistics
 import time
@@ -20,23 +21,24 @@ from torch import nn
 
 WARMUP = 5
 RUNS = 15
-# A pause before each timed call: a runtime called right after the other one shares the cores
-# with that one's worker threads, which spin a while after their work ends (EfficientNet-Lite0's
-# shipped program, 2 cores: 4.0 ms alone or 10 ms after FP32 eager, 6-8 ms right after it).
-SETTLE_S = 0.01
+# Models are timed in alternating blocks, the first call of each block not counted: a runtime
+# called right after the other one shares the cores with that one's worker threads, which spin
+# for milliseconds after their work ends (EfficientNet-Lite0's shipped program, 2 cores: 4.4 ms
+# called alone, 6-9 ms right after FP32 eager, still 7-8 ms after a 1 ms pause; a 10 ms pause
+# lets the threads sleep, and waking them adds 0.5 ms, which swamps a small model).
+BLOCKS = 3
 # The deployment's batch costs its size in forward passes per run: fewer runs keep it cheap.
 BATCH_N_WARMUP = 2
-BATCH_N_RUNS = 5
+BATCH_N_RUNS = 6  # a multiple of BLOCKS
 NOTE = (
-    "Batch-1 latency on the machine that ran the gate ({machine}): {runs} interleaved runs "
-    "(FP32, then compressed, on the same input, each after a 10 ms pause so the other's worker "
-    "threads are idle), {warmup} warm-ups, {threads} threads, medians."
+    "Batch-1 latency on the machine that ran the gate ({machine}): {runs} runs of each model in "
+    f"{BLOCKS} alternating blocks on the same inputs (the first call of a block not counted, while "
+    "the other runtime's worker threads wind down), {warmup} warm-ups, {threads} threads, medians."
 )
 NOTE_N = (
     "Batch-{batch} latency on the machine that ran the gate ({machine}), ms per batch: {runs} "
-    "interleaved runs (FP32, then compressed, on the same batch, each after a 10 ms pause), "
-    "{warmup} warm-ups, "
-    "{threads} threads, medians.{capped}"
+    f"runs of each model in {BLOCKS} alternating blocks on the same batch (the first call of a "
+    "block not counted), {warmup} warm-ups, {threads} threads, medians.{capped}"
 )
 Engine = Callable[[], AbstractContextManager[None]]
 
@@ -103,18 +105,33 @@ def _interleaved(
     runs: int,
     engine: Engine | None,
 ) -> tuple[float, float]:
-    """Median ms per call of each model, the two timed in turn on the same (cycled) input."""
-    fp32_s: list[float] = []
-    compressed_s: list[float] = []
-    with engine() if engine else nullcontext(), torch.inference_mode():
-        for run in range(warmup + runs):
-            x = inputs[run % len(inputs)]
-            a = _time(fp32, x)
-            b = _time(compressed, x)
-            if run >= warmup:
-                fp32_s.append(a)
-                compressed_s.append(b)
-    return statistics.median(fp32_s) * 1000.0, statistics.median(compressed_s) * 1000.0
+    """Median ms per call of FP32 and the compressed model (`in_blocks`)."""
+    with engine() if engine else nullcontext():
+        fp32_ms, compressed_ms = in_blocks((fp32, compressed), inputs, warmup, runs)
+    return fp32_ms, compressed_ms
+
+
+def in_blocks(
+    models: Sequence[Callable[[torch.Tensor], Any]],
+    inputs: Sequence[torch.Tensor],
+    warmup: int,
+    runs: int,
+) -> list[float]:
+    """Median ms per call of each model: ``warmup`` calls each, then ``runs`` timed calls each in
+    BLOCKS alternating blocks on the same (cycled) inputs, a block's first call not counted."""
+    per_block = max(1, math.ceil(runs / BLOCKS))  # runs: a multiple of BLOCKS
+    seconds: list[list[float]] = [[] for _ in models]
+    with torch.inference_mode():
+        for model in models:
+            for i in range(warmup):
+                model(inputs[i % len(inputs)])
+        for block in range(BLOCKS):
+            for model, kept in zip(models, seconds, strict=True):
+                for i in range(per_block + 1):
+                    elapsed = _time(model, inputs[(block * per_block + i) % len(inputs)])
+                    if i:
+                        kept.append(elapsed)
+    return [statistics.median(kept) * 1000.0 for kept in seconds]
 
 
 def _section(fp32_ms: float, compressed_ms: float, runs: int, note: str) -> dict[str, Any]:
@@ -142,8 +159,7 @@ def _facts(runs: int, warmup: int) -> dict[str, Any]:
     }
 
 
-def _time(model: nn.Module, x: torch.Tensor) -> float:
-    time.sleep(SETTLE_S)
+def _time(model: Callable[[torch.Tensor], Any], x: torch.Tensor) -> float:
     start = time.perf_counter()
     model(x)
     return time.perf_counter() - start

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from quantzero_ci.carbon.evidence import interval_text
-from quantzero_ci.verify.latency import runner_kernel_family
+from quantzero_ci.verify.latency import BATCH_N_RUNS, runner_kernel_family
 
 from .conftest import cli
 
@@ -75,9 +75,9 @@ def test_the_deployment_batch_is_measured_and_shown_beside_batch_1(workspace):
     out = workspace.root / "quantzero-out"
     cert = json.loads((out / "certificate.json").read_text())
     batch_n, batch1 = cert["latency"]["batch_n"], cert["latency"]["batch1"]
-    assert batch_n["requested"] == 500 and batch_n["batch"] == 36  # the program's largest is 64
+    assert batch_n["requested"] == 500 and batch_n["batch"] == 36  # capped at the inputs there are
     assert "capped at the number of evaluation inputs (36)" in batch_n["note"]
-    assert batch_n["runs"] == 5 and batch_n["fp32_ms"] > 0 and batch_n["compressed_ms"] > 0
+    assert batch_n["runs"] == BATCH_N_RUNS and batch_n["fp32_ms"] > 0 and batch_n["compressed_ms"] > 0
     assert set(batch1) - {"batch", "requested"} <= set(batch_n)  # batch 1's fields, and its batch
     comment = (out / "comment.md").read_text()
     assert "Latency on this runner, batch 36, the deployment's (capped from 500)" in comment
@@ -90,3 +90,60 @@ def test_the_deployment_batch_is_measured_and_shown_beside_batch_1(workspace):
     assert cli(workspace, "gate", "--config", ".quantzero.yml").exit_code in (0, 1)
     cert = json.loads((out / "certificate.json").read_text())
     assert "batch_n" not in cert["latency"]  # batch 1 only, as before
+
+
+@pytest.mark.skipif(runner_kernel_family() != "x86", reason="needs an x86 runner")
+def test_the_runtime_share_is_measured_when_asked_and_split_from_the_precisions(workspace):
+    from pypdf import PdfReader
+
+    workspace.write_config(
+        **{"deployment.hardware": "laptop-cpu", "deployment.measure_runtime_share": True}
+    )
+    outcome = cli(workspace, "gate", "--config", ".quantzero.yml")
+    assert outcome.exit_code in (0, 1), outcome.text
+    out = workspace.root / "quantzero-out"
+    cert = json.loads((out / "certificate.json").read_text())
+    split = cert["compression"]["saving_split"]
+    measured = split["measurement"]
+    assert measured["measured"] and measured["runner"] == "x86"
+    eager, runtime, shipped = (
+        measured["fp32_eager_ms"],
+        measured["fp32_runtime_ms"],
+        measured["shipped_ms"],
+    )
+    assert min(eager, runtime, shipped) > 0
+    assert split["runtime"]["factor"] == pytest.approx(eager / runtime)
+    assert split["precision"]["measured_factor"] == pytest.approx(runtime / shipped)
+    assert "measured on this runner" in split["runtime"]["source"]
+    assert cert["timings"]["stages_s"]["runtime_share"] > 0
+    assert not [p for p in out.iterdir() if "fp32" in p.name.lower()]  # the FP32 program
+    assert (out / "model.compressed.pte").is_file()  # never joins the outputs
+    comment = (out / "comment.md").read_text()
+    assert f"runtime share ×{split['runtime']['factor']:.3g}" in comment
+    pdf = " ".join(
+        " ".join(p.extract_text() for p in PdfReader(out / "certificate.pdf").pages).split()
+    )
+    assert "The reduction, split: runtime share" in pdf
+    assert cli(workspace, "verify", "quantzero-out/certificate.json").exit_code in (0, 3)
+
+
+def test_the_runtime_share_is_not_measured_for_another_kernel_family():
+    import torch
+
+    from quantzero_ci.verify.runtime_share import measure
+
+    other = "qnnpack" if runner_kernel_family() == "x86" else "x86"
+    lowered: list[object] = []
+    result = measure(
+        torch.nn.Identity(),
+        None,
+        torch.nn.Identity(),
+        torch.zeros(1, 2),
+        [torch.zeros(1, 2)],
+        lambda *args: lowered.append(args),
+        lambda path: torch.nn.Identity(),
+        "executorch-xnnpack",
+        other,
+    )
+    assert result["measured"] is False and "kernel family" in result["note"]
+    assert lowered == []  # nothing is lowered where the timings would be no evidence
