@@ -25,7 +25,7 @@ from quantzero_ci.inputs.loading import Dataset, LoadedModel, load_dataset, load
 from quantzero_ci.measure.profiler import Profile, profile_model
 from quantzero_ci.neuroquant import planners
 from quantzero_ci.neuroquant.request import Planned
-from quantzero_ci.neuroquant.sensitivity import logits_of
+from quantzero_ci.neuroquant.sensitivity import output_tensor
 from quantzero_ci.precisions import FP32
 from quantzero_ci.runtimes import Runtime, get_runtime
 from quantzero_ci.tasks import Task
@@ -152,11 +152,24 @@ def batched(loaded: Loaded, activation_bytes: int, config: Config) -> Loaded:
 
 
 def profile(loaded: Loaded) -> Profile:
-    """Per-layer FLOPs on the example; refuse a model whose FP32 output is not finite."""
+    """Per-layer FLOPs on the example; refuse a model whose output on one input has no batch
+    dimension (the shipped program runs one input per call) or is not finite."""
     result = profile_model(loaded.model.module, loaded.example)
     field = "data.calibration" if loaded.calibration else "data.evaluation"
     with torch.inference_mode():
-        output = logits_of(loaded.model.module(loaded.example))
+        output = output_tensor(loaded.model.module(loaded.example))
+    if not isinstance(output, torch.Tensor):
+        raise InputError(
+            f"model: the forward pass returned a {type(output).__name__}; the gate needs a tensor "
+            "(or a dict or tuple holding one; see model.output in the README)."
+        )
+    if output.ndim == 0 or int(output.shape[0]) != int(loaded.example.shape[0]):
+        raise InputError(
+            f"model: on one input (the first of {field}) the forward pass returned shape "
+            f"{tuple(output.shape)}, without the batch dimension first; the shipped program "
+            "runs one input per call, so the output must keep it at batch 1 too. A squeeze() "
+            "drops it: use squeeze(-1), flatten(1) or view(x.shape[0], -1)."
+        )
     if not bool(torch.isfinite(output).all()):
         raise InputError(
             f"model: the FP32 model's outputs are NaN or infinite on the first input of {field}, "
@@ -199,7 +212,9 @@ def quantize(loaded: Loaded, planned: Planned, runtime: Runtime) -> tuple[Any, A
     engine, result = compress(
         module, planned.plan, example, loaded.calibration_batches, runtime, loaded.capture_batch
     )
-    check_outputs(logits_of(module(example)), logits_of(result.model(example)), runtime.name)
+    with torch.inference_mode():
+        reference, compressed = module(example), result.model(example)
+    check_outputs(output_tensor(reference), output_tensor(compressed), runtime.name)
     return engine, result
 
 

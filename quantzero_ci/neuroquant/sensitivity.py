@@ -159,12 +159,19 @@ def _backward(total: torch.Tensor) -> None:
         ) from None
 
 
-def logits_of(output: object) -> torch.Tensor:
-    """The logits in a model output: a tensor, the first of a tuple, or a dict's ``logits``."""
-    if isinstance(output, (tuple, list)):
+def output_tensor(output: object) -> object:
+    """The compared tensor in a model output: a tensor, the first of a tuple, or a dict's
+    ``logits`` (else its first value); anything else is returned as it is."""
+    if isinstance(output, (tuple, list)) and output:
         output = output[0]
-    if isinstance(output, Mapping):
+    if isinstance(output, Mapping) and output:
         output = output.get("logits", next(iter(output.values())))
+    return output
+
+
+def logits_of(output: object) -> torch.Tensor:
+    """The logits in a model output (`output_tensor`), as (batch, classes) for the planner."""
+    output = output_tensor(output)
     if not isinstance(output, torch.Tensor) or output.ndim < 2:
         raise InputError(
             "compression.mode auto: the model's output is not a (batch, classes, ...) tensor of "

@@ -290,3 +290,58 @@ def test_a_model_that_zeroes_its_input_in_place_does_not_corrupt_the_other_passe
     report = json.loads((workspace.root / "quantzero-out" / "certificate.json").read_text())
     assert report["consistency"]["pcs"] >= 0.9
     assert workspace.snapshot() == before  # nothing outside the output folder changed
+
+
+SQUEEZING_NET = """
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.head = nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x):
+        return self.head(self.conv(x).flatten(1)).squeeze(0)  # drops the batch dim at batch 1
+
+
+def build():
+    return Net()
+"""
+
+
+@pytest.mark.slow
+def test_a_model_that_drops_its_batch_dimension_at_batch_1_is_refused_cleanly(workspace, refused):
+    # The shipped program runs one input per call, so a model whose output loses the batch
+    # dimension at batch 1 (a stray squeeze) gives a program output unlike FP32's batched one.
+    (workspace.root / "sq.py").write_text(SQUEEZING_NET, encoding="utf-8")
+    _batch_one_only(workspace)  # same parameters: the squeeze is the only difference
+    workspace.write_config(**{"model.factory": "sq:build"})
+    before = workspace.snapshot()
+    for mode in ("auto", "accuracy_preserving"):
+        workspace.write_config(**{"compression.mode": mode})
+        outcome = refused(
+            lambda: _gate(workspace), 2, "model:", "shape (5,)", "batch dimension", "squeeze(-1)"
+        )
+        assert "Traceback" not in outcome.stderr and "compression.mode auto" not in outcome.stderr
+        assert not (workspace.root / "quantzero-out").exists()
+    assert {k: v for k, v in workspace.snapshot().items() if k != ".quantzero.yml"} == {
+        k: v for k, v in before.items() if k != ".quantzero.yml"
+    }
+
+
+@pytest.mark.slow
+def test_a_model_with_one_output_per_input_is_certified_in_a_cortical_mode(workspace):
+    # (N,) outputs are compared as rounded values; the profile once refused them with the
+    # auto planner's message even in a cortical mode.
+    source = SQUEEZING_NET.replace(".squeeze(0)  # drops the batch dim at batch 1", ".sum(1)")
+    (workspace.root / "one_out.py").write_text(source, encoding="utf-8")
+    _batch_one_only(workspace)
+    workspace.write_config(
+        **{"model.factory": "one_out:build", "compression.mode": "accuracy_preserving"}
+    )
+    outcome = _gate(workspace)
+    assert outcome.exit_code in (0, 1), outcome.text
+    report = json.loads((workspace.root / "quantzero-out" / "certificate.json").read_text())
+    assert 0.0 <= report["consistency"]["pcs"] <= 1.0 and report["consistency"]["n"] > 0

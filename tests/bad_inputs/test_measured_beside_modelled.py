@@ -77,7 +77,9 @@ def test_the_deployment_batch_is_measured_and_shown_beside_batch_1(workspace):
     batch_n, batch1 = cert["latency"]["batch_n"], cert["latency"]["batch1"]
     assert batch_n["requested"] == 500 and batch_n["batch"] == 36  # capped at the inputs there are
     assert "capped at the number of evaluation inputs (36)" in batch_n["note"]
-    assert batch_n["runs"] == BATCH_N_RUNS and batch_n["fp32_ms"] > 0 and batch_n["compressed_ms"] > 0
+    assert (
+        batch_n["runs"] == BATCH_N_RUNS and batch_n["fp32_ms"] > 0 and batch_n["compressed_ms"] > 0
+    )
     assert set(batch1) - {"batch", "requested"} <= set(batch_n)  # batch 1's fields, and its batch
     comment = (out / "comment.md").read_text()
     assert "Latency on this runner, batch 36, the deployment's (capped from 500)" in comment
