@@ -292,23 +292,12 @@ def test_a_model_that_zeroes_its_input_in_place_does_not_corrupt_the_other_passe
     assert workspace.snapshot() == before  # nothing outside the output folder changed
 
 
-SQUEEZING_NET = """
-from torch import nn
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(1, 4, 3, padding=1)
-        self.head = nn.Linear(4 * 8 * 8, 5)
-
-    def forward(self, x):
-        return self.head(self.conv(x).flatten(1)).squeeze(0)  # drops the batch dim at batch 1
-
-
-def build():
-    return Net()
-"""
+SQUEEZING_NET = BATCH_ONE_ONLY.replace(
+    """        if x.shape[0] != 1:
+            raise RuntimeError("this model only runs one input at a time")
+""",
+    "",
+).replace(".flatten(1))", ".flatten(1)).squeeze(0)")  # drops the batch dim at batch 1
 
 
 @pytest.mark.slow
@@ -335,7 +324,7 @@ def test_a_model_that_drops_its_batch_dimension_at_batch_1_is_refused_cleanly(wo
 def test_a_model_with_one_output_per_input_is_certified_in_a_cortical_mode(workspace):
     # (N,) outputs are compared as rounded values; the profile once refused them with the
     # auto planner's message even in a cortical mode.
-    source = SQUEEZING_NET.replace(".squeeze(0)  # drops the batch dim at batch 1", ".sum(1)")
+    source = SQUEEZING_NET.replace(".squeeze(0)", ".sum(1)")
     (workspace.root / "one_out.py").write_text(source, encoding="utf-8")
     _batch_one_only(workspace)
     workspace.write_config(
