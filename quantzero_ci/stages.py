@@ -300,9 +300,7 @@ def runtime_share(loaded: Loaded, shipped: Shipped, where: Deployment) -> dict[s
         shipped.program,
         loaded.example,
         [inputs[i : i + 1] for i in range(min(8, len(inputs)))],
-        where.runtime.lower,
-        where.runtime.load,
-        where.runtime.name,
+        where.runtime,
         where.hardware.quant_backend,
     )
 

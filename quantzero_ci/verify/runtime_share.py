@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from quantzero_ci.runtimes import Runtime
 from quantzero_ci.verify.latency import BLOCKS, WARMUP, in_blocks, runner_kernel_family
 
 RUNS = 15
@@ -40,12 +41,10 @@ def measure(
     shipped: Callable[[torch.Tensor], Any],
     example: torch.Tensor,
     inputs: list[torch.Tensor],
-    lower: Callable[[Any, torch.Tensor, Path], None],
-    load: Callable[[Path], Callable[[torch.Tensor], Any]],
-    runtime_name: str,
+    runtime: Runtime,
     deployment_family: str,
 ) -> dict[str, Any]:
-    """Lower ``fp32_graph`` with ``lower``, load it with ``load`` and time the three at batch 1."""
+    """Lower ``fp32_graph`` into ``runtime``, load it back and time the three at batch 1."""
     runner = runner_kernel_family()
     if runner != deployment_family:
         return not_measured(
@@ -57,9 +56,9 @@ def measure(
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="quantzero-fp32-") as folder:
         path = Path(folder) / "fp32.program"
-        lower(fp32_graph, example, path)
+        runtime.lower(fp32_graph, example, path)
         lowering_s = time.perf_counter() - started
-        fp32_program = load(path)
+        fp32_program = runtime.load(path)
         eager_ms, runtime_ms, shipped_ms = in_blocks(
             (fp32, fp32_program, shipped), inputs, WARMUP, RUNS
         )
@@ -73,6 +72,6 @@ def measure(
         "lowering_seconds": round(lowering_s, 3),
         "runner": runner,
         "note": NOTE.format(
-            runner=runner, runtime=runtime_name, runs=RUNS, blocks=BLOCKS, warmup=WARMUP
+            runner=runner, runtime=runtime.name, runs=RUNS, blocks=BLOCKS, warmup=WARMUP
         ),
     }

@@ -130,21 +130,23 @@ def test_the_runtime_share_is_measured_when_asked_and_split_from_the_precisions(
 
 
 def test_the_runtime_share_is_not_measured_for_another_kernel_family():
+    from dataclasses import replace
+
     import torch
 
+    from quantzero_ci.runtimes import get_runtime
     from quantzero_ci.verify.runtime_share import measure
 
     other = "qnnpack" if runner_kernel_family() == "x86" else "x86"
     lowered: list[object] = []
+    runtime = replace(get_runtime("executorch-xnnpack"), lower=lambda *args: lowered.append(args))
     result = measure(
         torch.nn.Identity(),
         None,
         torch.nn.Identity(),
         torch.zeros(1, 2),
         [torch.zeros(1, 2)],
-        lambda *args: lowered.append(args),
-        lambda path: torch.nn.Identity(),
-        "executorch-xnnpack",
+        runtime,
         other,
     )
     assert result["measured"] is False and "kernel family" in result["note"]
