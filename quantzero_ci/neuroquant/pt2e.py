@@ -33,7 +33,7 @@ import torch
 from torch import fx, nn
 
 from quantzero_ci.errors import InputError, Terminated
-from quantzero_ci.neuroquant import pertoken
+from quantzero_ci.neuroquant import fakequant, pertoken
 
 LAYER_OPS = {
     torch.ops.aten.conv1d.default,
@@ -529,8 +529,7 @@ def simulate(reference: fx.GraphModule, dynamic_rows: bool = False) -> fx.GraphM
                 continue
             with graph.inserting_before(node):
                 fake = graph.call_function(
-                    torch.fake_quantize_per_tensor_affine,
-                    (x, float(scale), int(zero), int(qmin), int(qmax)),
+                    fakequant.per_tensor, (x, float(scale), int(zero), int(qmin), int(qmax))
                 )
             node.replace_all_uses_with(fake)
             graph.erase_node(node)

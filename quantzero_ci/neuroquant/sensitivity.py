@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from quantzero_ci.errors import InputError
+from quantzero_ci.neuroquant import fakequant
 from quantzero_ci.precisions import BF16, INT8
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -208,11 +209,11 @@ def _fake_quant_weight(weight: torch.Tensor) -> torch.Tensor:
 def _fake_quant_activation(x: torch.Tensor, reduce_range: bool) -> torch.Tensor:
     """Per-tensor affine quint8 over the batch's range (including 0), as an observer would."""
     levels = 127 if reduce_range else 255
-    lowest, highest = torch.aminmax(x)
-    low, high = min(float(lowest), 0.0), max(float(highest), 0.0)
+    lowest, highest = fakequant.value_range(x)
+    low, high = min(lowest, 0.0), max(highest, 0.0)
     scale = max((high - low) / levels, 1e-12)
     zero = round(-low / scale)
-    return torch.fake_quantize_per_tensor_affine(x, scale, zero, 0, levels)  # one fused kernel
+    return fakequant.per_tensor(x, scale, zero, 0, levels)
 
 
 def _simulate(

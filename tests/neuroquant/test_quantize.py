@@ -213,3 +213,35 @@ def test_a_trained_depthwise_relu6_network_holds_its_predictions_in_uniform_int8
     with torch.no_grad():
         agreement = top1_agreement(result.model(evaluation), model(evaluation))
     assert agreement >= 0.97
+
+
+class _BatchNormAfterAdd(nn.Module):
+    """A BatchNorm after a residual add: no conv to fold it into, so it stays in the graph."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.skip = nn.Conv2d(3, 8, 1)
+        self.bn = nn.BatchNorm2d(8)
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn(self.conv(x) + self.skip(x)))
+        return self.head(y.mean((2, 3)))
+
+
+@pytest.mark.parametrize("net", ["resnetish", "bn_after_add"])
+def test_the_post_training_quantizer_annotates_as_the_stock_one(net, resnetish) -> None:
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+
+    from quantzero_ci.runtimes import executorch_xnnpack
+
+    model = resnetish if net == "resnetish" else settle(_BatchNormAfterAdd(), EXAMPLE)
+    layers = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    exported = pt2e.export_program(model, EXAMPLE, 4)
+    stock = pt2e.layer_quantizer(
+        XNNPACKQuantizer, executorch_xnnpack._config(False), layers, layers
+    )
+    ours = RUNTIME.static_quantizer(layers, layers)
+    assert type(ours).__mro__[1] is not XNNPACKQuantizer  # really the post-training subclass
+    assert str(pt2e.prepare(exported, ours).graph) == str(pt2e.prepare(exported, stock).graph)
