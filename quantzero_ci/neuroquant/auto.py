@@ -15,8 +15,8 @@ stay at the target, judged against the planning inputs' own noise floor.
 4. The plan is built (PT2E, not lowered) and run on the planning inputs. Its measured margin
    errors εᵢ calibrate the prediction (λ² = Σεᵢ²/Σσᵢ²), giving a continuous flip probability
    per input, pᵢ = Φ(−mᵢ/(λσᵢ)), that every input informs, not only the few that flipped. The
-   plan is accepted when mean pᵢ plus one paired standard error of (pᵢ − qᵢ) stays within
-   1 − target, and its measured flips are not significantly (two binomial standard errors)
+   plan is accepted when mean pᵢ plus one paired standard error of (pᵢ − qᵢ) (counting the
+   evaluation inputs' own sampling, by their number) stays within 1 − target, and its measured flips are not significantly (two binomial standard errors)
    above that (``floorjudge.paired_judge``, the statistic the text route uses too). Step 3
    repeats with the refitted λ, aiming one paired standard error inside the target (at most
    ``MAX_ROUNDS`` builds). The cheapest accepted plan ships, lowered once.
@@ -215,7 +215,9 @@ def plan_auto(request: PlanRequest) -> Planned:
         )
         check_outputs(reference[: logits.shape[0]], logits, runtime.name)
         passes["planning_check"] += len(margins)
-        check = judge(sens, assignment, logits, noise.flip_probability, allowed)
+        check = judge(
+            sens, assignment, logits, noise.flip_probability, allowed, request.evaluation_inputs
+        )
         scale = check.scale
         info["rounds"].append(
             {
@@ -228,6 +230,7 @@ def plan_auto(request: PlanRequest) -> Planned:
                 "predicted_pcs": check.predicted,
                 "planning_pcs": check.measured,
                 "paired_se": check.paired_se,
+                "judged_se": check.judged_se,
                 "accepted": check.accepted,
             }
         )
@@ -236,7 +239,7 @@ def plan_auto(request: PlanRequest) -> Planned:
             accepted is None or _seconds(assignment, cost) < _seconds(accepted[0], cost)
         ):
             accepted = last
-        margin = Z * check.paired_se
+        margin = Z * check.judged_se
     phases["builds_and_checks"] = time.perf_counter() - mark
     info.update(
         planning_pcs=check.measured,
@@ -318,6 +321,7 @@ class Check:
     measured: float  # share of planning inputs whose top-1 held
     predicted: float  # 1 − mean pᵢ
     paired_se: float  # standard error of mean(pᵢ − qᵢ)
+    judged_se: float  # with the evaluation inputs' sampling (floorjudge.paired_judge)
     scale: float  # λ², the sensitivities' scale refitted to the measured margin errors
     accepted: bool
 
@@ -328,6 +332,7 @@ def judge(
     logits: torch.Tensor,
     noise_flip: np.ndarray,
     allowed: float,
+    evaluation_inputs: int | None = None,
 ) -> Check:
     """A plan's continuous flip probability per input, from its measured margin errors εᵢ and
     the sensitivities' predicted error spread σᵢ: λ² = Σεᵢ²/Σσᵢ², pᵢ = Φ(−mᵢ/(λσᵢ)). Accepted
@@ -340,8 +345,15 @@ def judge(
     scale = float((errors**2).sum() / total) if total > 0 else 1.0
     flip = flip_probability(margins, np.sqrt(np.maximum(variance * scale, 0.0)))
     flipped = float((logits.argmax(1) != sens.top1).float().mean())
-    verdict = paired_judge(flip, noise_flip, flipped, allowed)
-    return Check(1.0 - flipped, verdict.predicted, verdict.paired_se, scale, verdict.accepted)
+    verdict = paired_judge(flip, noise_flip, flipped, allowed, evaluation_inputs)
+    return Check(
+        1.0 - flipped,
+        verdict.predicted,
+        verdict.paired_se,
+        verdict.judged_se,
+        scale,
+        verdict.accepted,
+    )
 
 
 def _trainable_copy(model: torch.nn.Module) -> torch.nn.Module:

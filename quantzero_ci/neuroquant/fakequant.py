@@ -20,11 +20,16 @@ def per_tensor(x: torch.Tensor, scale: float, zero: int, qmin: int, qmax: int) -
     return torch.mul(x, 1.0 / scale).round_().clamp_(qmin - zero, qmax - zero).mul_(scale)
 
 
-def value_range(x: torch.Tensor) -> tuple[float, float]:
-    """``x``'s smallest and largest value. A channels-last activation is reduced through its
-    flat memory view: ``aminmax`` over the 4-D channels-last view took 1.6 ms where the flat
-    view takes 0.12 ms (same (4, 144, 60, 60) tensor, 2 cores)."""
+def flat(x: torch.Tensor) -> torch.Tensor:
+    """``x``'s values as one dimension, a view where ``x`` is contiguous or channels-last."""
     if x.ndim == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
         x = x.permute(0, 2, 3, 1)
-    lowest, highest = torch.aminmax(x.reshape(-1))
+    return x.reshape(-1)
+
+
+def value_range(x: torch.Tensor) -> tuple[float, float]:
+    """``x``'s smallest and largest value, reduced over its flat view: ``aminmax`` over a 4-D
+    channels-last view took 1.6 ms where the flat view takes 0.12 ms (same (4, 144, 60, 60)
+    tensor, 2 cores)."""
+    lowest, highest = torch.aminmax(flat(x))
     return float(lowest), float(highest)

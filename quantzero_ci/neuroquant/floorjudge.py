@@ -7,7 +7,11 @@ pᵢ, and FP32's own flip probability under a small perturbation of its input, q
 (`clip_target`). A plan is accepted (`paired_judge`) when mean pᵢ, one paired standard error of
 (pᵢ − qᵢ) up, stays within the allowed disagreement 1 − target, and its measured flips are not
 significantly (two binomial standard errors) above it: a paired comparison with FP32's own
-noise, not a margin on raw counts.
+noise, not a margin on raw counts. The standard error counts both samples the plan's PCS rests
+on: the n planning inputs that predict it and the N evaluation inputs that will measure it (their
+count only), SE(pᵢ − qᵢ)·√(1 + n/N). On EfficientNet-Lite2 a plan whose prediction cleared the
+target by a tenth of the planning error alone (0.9113 − 0.0078 against 0.9028) measured 0.896 on
+384 held-out inputs; the next, cleared with both errors, 0.922.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ class Verdict:
     """A plan's predicted agreement, the paired standard error and the decision."""
 
     predicted: float  # 1 − mean pᵢ
-    paired_se: float  # standard error of mean(pᵢ − qᵢ)
+    paired_se: float  # standard error of mean(pᵢ − qᵢ) on the planning inputs
+    judged_se: float  # the same with the evaluation inputs' sampling added: the one judged
     accepted: bool
 
 
@@ -55,14 +60,22 @@ def clip_target(target: float, floor: float | None) -> tuple[float, bool]:
 
 
 def paired_judge(
-    flip: np.ndarray, noise_flip: np.ndarray, flipped: float, allowed: float
+    flip: np.ndarray,
+    noise_flip: np.ndarray,
+    flipped: float,
+    allowed: float,
+    evaluation_inputs: int | None = None,
 ) -> Verdict:
-    """Accept when mean pᵢ + Z·SE(pᵢ − qᵢ) ≤ ``allowed`` and the measured share of flipped
-    units ``flipped`` is within ``allowed`` plus two binomial standard errors."""
+    """Accept when mean pᵢ + Z·SE ≤ ``allowed`` and the measured share of flipped units
+    ``flipped`` is within ``allowed`` plus two binomial standard errors; SE is the paired
+    standard error of (pᵢ − qᵢ), widened by √(1 + n/N) for N ``evaluation_inputs``."""
     n = int(flip.shape[0])
     difference = flip - noise_flip
     paired_se = float(difference.std(ddof=1) / math.sqrt(n)) if n > 1 else 1.0
+    judged_se = (
+        paired_se * math.sqrt(1.0 + n / evaluation_inputs) if evaluation_inputs else paired_se
+    )
     binomial = math.sqrt(max(allowed * (1.0 - allowed), 1.0 / n) / n) if n else 1.0
     mean = float(flip.mean()) if n else 1.0
-    accepted = mean + Z * paired_se <= allowed and flipped <= allowed + 2 * binomial
-    return Verdict(1.0 - mean, paired_se, accepted)
+    accepted = mean + Z * judged_se <= allowed and flipped <= allowed + 2 * binomial
+    return Verdict(1.0 - mean, paired_se, judged_se, accepted)

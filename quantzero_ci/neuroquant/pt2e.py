@@ -428,12 +428,13 @@ def calibrate(
     prepared: fx.GraphModule, batches: Iterable[torch.Tensor], max_batch: int, keep: int = 0
 ) -> tuple[int, torch.Tensor | None]:
     """Run every calibration input through ``prepared`` (its observers record ranges; values
-    pass unchanged). Returns the count and the FP32 outputs of the first ``keep`` inputs."""
+    pass unchanged), image batches channels-last as in `run`. Returns the count and the FP32
+    outputs of the first ``keep`` inputs."""
     count, kept = 0, []
     with torch.no_grad():
         for batch in batches:
             for piece in batch.split(max_batch):
-                output = prepared(piece)
+                output = prepared(_memory_order(piece, channels_last=True))
                 if count < keep:
                     kept.append(output[: keep - count].detach().float())
                 count += int(piece.shape[0])
@@ -580,12 +581,14 @@ def run(
     with torch.no_grad():
         for batch in batches:
             for piece in batch.split(max_batch):
-                if channels_last and piece.ndim == 4 and piece.is_floating_point():
-                    piece = piece.contiguous(memory_format=torch.channels_last)
-                else:
-                    piece = piece.contiguous()
-                outputs.append(model(piece).float())
+                outputs.append(model(_memory_order(piece, channels_last)).float())
     return torch.cat(outputs)
+
+
+def _memory_order(piece: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    if channels_last and piece.ndim == 4 and piece.is_floating_point():
+        return piece.contiguous(memory_format=torch.channels_last)
+    return piece.contiguous()
 
 
 def import_stack() -> None:

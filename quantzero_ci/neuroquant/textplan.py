@@ -114,7 +114,9 @@ def plan_text(request: PlanRequest, score: Scorer, measure: str) -> Planned:
         after = outputs_of(result.model, planning)
         value = float(score.share(floor.reference, after, planning))
         units = floor.judge_outputs(after)
-        verdict = paired_judge(units.flip, floor.noise.flip, units.flipped, allowed)
+        verdict = paired_judge(
+            units.flip, floor.noise.flip, units.flipped, allowed, request.evaluation_inputs
+        )
         predicted, accepted = verdict.predicted, verdict.accepted
         rounds.append(
             {
@@ -125,6 +127,7 @@ def plan_text(request: PlanRequest, score: Scorer, measure: str) -> Planned:
                 "predicted_pcs": predicted,
                 "planning_pcs": value,
                 "paired_se": verdict.paired_se,
+                "judged_se": verdict.judged_se,
                 "accepted": accepted,
             }
         )

@@ -44,12 +44,26 @@ def _config(dynamic: bool) -> Any:
     config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
     if dynamic:
         return config
-    from torchao.quantization.pt2e.observer import MinMaxObserver
-
     activation = dataclasses.replace(
-        config.input_activation, observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=2**-12)
+        config.input_activation, observer_or_fake_quant_ctr=_range_observer().with_args(eps=2**-12)
     )
     return dataclasses.replace(config, input_activation=activation, output_activation=activation)
+
+
+@lru_cache(maxsize=1)
+def _range_observer() -> type:
+    """torchao's ``MinMaxObserver``, reducing each activation over its flat memory view: the same
+    minimum and maximum, without ``aminmax``'s slow path over channels-last 4-D views."""
+    from torchao.quantization.pt2e.observer import MinMaxObserver
+
+    from quantzero_ci.neuroquant.fakequant import flat
+
+    class FlatMinMaxObserver(MinMaxObserver):
+        def forward(self, x_orig: torch.Tensor) -> torch.Tensor:
+            super().forward(flat(x_orig.detach()))
+            return x_orig
+
+    return FlatMinMaxObserver
 
 
 @lru_cache(maxsize=1)
