@@ -169,7 +169,11 @@ def plan_auto(request: PlanRequest) -> Planned:
     targets = {canonical.target(module_path(name)): name for name in options}
     work = _trainable_copy(canonical.model)
     measured = sensitivity.measure(
-        work, {path: options[name][:-1] for path, name in targets.items()}, planning, False
+        work,
+        {path: options[name][:-1] for path, name in targets.items()},
+        planning,
+        False,
+        channels_last=engine.channels_last,
     )
     del work
     sens = sensitivity.Sensitivity(
@@ -179,7 +183,9 @@ def plan_auto(request: PlanRequest) -> Planned:
     )
     phases["sensitivity"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    noise = noise_floor(request.model, planning, top1, margins, request.max_batch)
+    noise = noise_floor(
+        request.model, planning, top1, margins, request.max_batch, engine.channels_last
+    )
     phases["noise_floor"] = time.perf_counter() - mark
     floor = noise.floor
     target = request.target_pcs
@@ -211,7 +217,7 @@ def plan_auto(request: PlanRequest) -> Planned:
         plan = _plan(layers, assignment, why_fixed, _reasons(sens, assignment, options, cost), sens)
         result = engine.build(plan)
         logits = sensitivity.logits_of(
-            pt2e.run(result.model, planning, request.max_batch, channels_last=True)
+            pt2e.run(result.model, planning, request.max_batch, engine.channels_last)
         )
         check_outputs(reference[: logits.shape[0]], logits, runtime.name)
         passes["planning_check"] += len(margins)
@@ -291,6 +297,7 @@ def noise_floor(
     top1: torch.Tensor,
     margins: np.ndarray,
     max_batch: int,
+    channels_last: bool = False,
 ) -> NoiseFloor:
     """Each planning input's margin wobble under N(0, (1% of the inputs' std)²) noise, seeds
     0..NOISE_SEEDS−1; integer inputs (token ids) cannot be nudged and have no floor."""
@@ -305,7 +312,7 @@ def noise_floor(
         noisy = [
             b + torch.randn(b.shape, generator=generator) * (NOISE_SIGMA * spread) for b in planning
         ]
-        logits = sensitivity.logits_of(pt2e.run(model, noisy, max_batch, channels_last=True))
+        logits = sensitivity.logits_of(pt2e.run(model, noisy, max_batch, channels_last))
         moved = margin_for(logits, top1)
         squared += (moved - margins) ** 2
         held &= (logits.argmax(1) == top1).numpy()

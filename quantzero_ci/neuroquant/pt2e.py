@@ -425,16 +425,20 @@ def _is_observer(module: nn.Module) -> bool:
 
 
 def calibrate(
-    prepared: fx.GraphModule, batches: Iterable[torch.Tensor], max_batch: int, keep: int = 0
+    prepared: fx.GraphModule,
+    batches: Iterable[torch.Tensor],
+    max_batch: int,
+    keep: int = 0,
+    channels_last: bool = False,
 ) -> tuple[int, torch.Tensor | None]:
     """Run every calibration input through ``prepared`` (its observers record ranges; values
-    pass unchanged), image batches channels-last as in `run`. Returns the count and the FP32
-    outputs of the first ``keep`` inputs."""
+    pass unchanged), image batches channels-last if asked, as in `run`. Returns the count and
+    the FP32 outputs of the first ``keep`` inputs."""
     count, kept = 0, []
     with torch.no_grad():
         for batch in batches:
             for piece in batch.split(max_batch):
-                output = prepared(_memory_order(piece, channels_last=True))
+                output = prepared(_memory_order(piece, channels_last))
                 if count < keep:
                     kept.append(output[: keep - count].detach().float())
                 count += int(piece.shape[0])
@@ -583,6 +587,21 @@ def run(
             for piece in batch.split(max_batch):
                 outputs.append(model(_memory_order(piece, channels_last)).float())
     return torch.cat(outputs)
+
+
+def takes_channels_last(model: Callable[[torch.Tensor], Any], example: torch.Tensor) -> bool:
+    """Whether ``model`` runs an image batch (4-D, floating point) in channels-last memory order.
+    A model that views its input as contiguous (``x.view(len(x), -1)``) cannot; the planner's
+    passes then feed it contiguous batches (slower convolutions, same values)."""
+    if not (example.ndim == 4 and example.is_floating_point()):
+        return False
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model(example[:1].contiguous(memory_format=torch.channels_last))
+    except RuntimeError:
+        return False
+    return True
 
 
 def _memory_order(piece: torch.Tensor, channels_last: bool) -> torch.Tensor:

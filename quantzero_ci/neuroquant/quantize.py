@@ -77,6 +77,7 @@ class Engine:
         started = time.perf_counter()
         pt2e.import_stack()
         self.exported = pt2e.export_program(model, example, max_batch)
+        self.channels_last = pt2e.takes_channels_last(model, example)  # for every planning pass
         self.seconds = {"export": time.perf_counter() - started}
         self._bank: pt2e.ObserverBank | None = None
         self._first = example[:1].contiguous()
@@ -102,7 +103,11 @@ class Engine:
             quantizer = self._static(eligible, layers)
             prepared = pt2e.prepare(self.exported, quantizer)
             count, outputs = pt2e.calibrate(
-                prepared, self.calibration, self.exported.max_batch, keep=KEEP_OUTPUTS
+                prepared,
+                self.calibration,
+                self.exported.max_batch,
+                keep=KEEP_OUTPUTS,
+                channels_last=self.channels_last,
             )
             self._bank = pt2e.ObserverBank(dict(pt2e.observer_nodes(prepared)), count, outputs)
             self.seconds["observe"] = time.perf_counter() - started

@@ -75,11 +75,13 @@ def measure(
     batches: Iterable[torch.Tensor],
     reduce_range: bool,
     chunk: int = 8,
+    channels_last: bool = False,
 ) -> Sensitivity:
     """One forward + backward pass of ``model`` (FP32) over ``batches``.
 
     ``candidates`` maps a module path of ``model`` (a Conv or Linear) to the precisions to
     simulate for it. ``model`` is used as it is: pass a copy whose parameters may take gradients.
+    ``channels_last``: feed image batches in channels-last order (`_copy`).
     """
     modules = dict(model.named_modules())
     for path in candidates:
@@ -126,7 +128,7 @@ def measure(
         for batch in batches:
             for piece in batch.split(chunk):
                 with torch.enable_grad():
-                    x = _channels_last(piece.detach()).requires_grad_(True)
+                    x = _copy(piece.detach(), channels_last).requires_grad_(True)
                     logits = logits_of(model(x.clone()))  # a non-leaf: model code may write to it
                     _require_finite(logits)
                     margin = _margins(logits)
@@ -144,11 +146,11 @@ def measure(
     )
 
 
-def _channels_last(x: torch.Tensor) -> torch.Tensor:
-    """A copy of ``x``; 4-D image batches in channels-last order, where PyTorch's CPU convolutions
-    (depthwise above all) run faster: this pass took 78 instead of 91 ms per input on
-    EfficientNet-Lite2 at 240 px here (2 cores, two runs each)."""
-    if x.ndim == 4 and x.is_floating_point():
+def _copy(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """A copy of ``x``; with ``channels_last``, 4-D image batches in channels-last order, where
+    PyTorch's CPU convolutions (depthwise above all) run faster: this pass took 78 instead of
+    91 ms per input on EfficientNet-Lite2 at 240 px here (2 cores, two runs each)."""
+    if channels_last and x.ndim == 4 and x.is_floating_point():
         return x.contiguous(memory_format=torch.channels_last).clone()
     return x.clone()
 

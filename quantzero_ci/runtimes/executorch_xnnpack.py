@@ -17,7 +17,8 @@ fast as batches of 16 or 64 do (4.1 ms against 5.4 and 10.8 ms).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -120,14 +121,50 @@ def _lower(graph_module: Any, example: torch.Tensor, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = export(graph_module, (example[:1].contiguous(),), strict=False)
-        edge = to_edge_transform_and_lower(
-            program,
-            partitioner=[XnnpackPartitioner()],
-            # the IR checker re-walks every pass's graph (about 2 of 16 s on Lite0); the
-            # program is checked where it counts, by running it on every evaluation input
-            compile_config=EdgeCompileConfig(_check_ir_validity=False),
-        )
+        with _patterns_it_can_match(program.graph):
+            edge = to_edge_transform_and_lower(
+                program,
+                partitioner=[XnnpackPartitioner()],
+                # the IR checker re-walks every pass's graph (about 2 of 16 s on Lite0); the
+                # program is checked where it counts, by running it on every evaluation input
+                compile_config=EdgeCompileConfig(_check_ir_validity=False),
+            )
         path.write_bytes(bytes(edge.to_executorch().buffer))
+
+
+# XNNPACK's passes that rewrite a pattern into one op, by the op names the pattern needs
+PATTERN_ANCHORS = {
+    "bilinear_2d": ("upsample",),  # matches upsample_bilinear2d.vec
+    "sdpa": ("softmax", "attention", "scaled_dot_product"),  # needs _softmax after decomposing
+}
+
+
+@contextmanager
+def _patterns_it_can_match(graph: torch.fx.Graph) -> Iterator[None]:
+    """Lower without building the pattern graphs of XNNPACK's rewrite passes that no op of
+    ``graph`` could match (`PATTERN_ANCHORS`).
+
+    ``ConvertToUpsampleBilinear2d`` and ``ConvertToSDPAPass`` export and lower their pattern
+    modules on first use, 2.6 and 2.2 s of the 22 s lowering of EfficientNet-Lite2 here, and
+    then match nothing in a network without upsampling or attention. A pass whose anchors are
+    absent gets an empty pattern list, so it runs as it would after matching nothing; the
+    program's bytes are the same (``tests/neuroquant/test_quantize.py``)."""
+    from executorch.backends.xnnpack.partition.graphs import bilinear_2d, sdpa
+
+    names = [str(node.target).lower() for node in graph.nodes if node.op == "call_function"]
+
+    def absent(kind: str) -> bool:
+        return not any(anchor in name for name in names for anchor in PATTERN_ANCHORS[kind])
+
+    saved = bilinear_2d.get_graphs_dict, sdpa.get_graphs
+    try:
+        if absent("bilinear_2d"):
+            bilinear_2d.get_graphs_dict = dict
+        if absent("sdpa"):
+            sdpa.get_graphs = list
+        yield
+    finally:
+        bilinear_2d.get_graphs_dict, sdpa.get_graphs = saved
 
 
 class ProgramModel:

@@ -334,3 +334,53 @@ def test_a_model_with_one_output_per_input_is_certified_in_a_cortical_mode(works
     assert outcome.exit_code in (0, 1), outcome.text
     report = json.loads((workspace.root / "quantzero-out" / "certificate.json").read_text())
     assert 0.0 <= report["consistency"]["pcs"] <= 1.0 and report["consistency"]["n"] > 0
+
+
+VIEWING_NET = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Linear(3 * 8 * 8 + 4, 5)
+
+    def forward(self, x):
+        pooled = torch.relu(self.conv(x)).mean((2, 3))
+        return self.head(torch.cat([x.view(x.shape[0], -1), pooled], 1))  # needs contiguous x
+
+
+def build():
+    return Net()
+"""
+
+
+@pytest.mark.slow
+def test_a_model_that_views_its_colour_input_as_contiguous_is_planned_and_certified(workspace):
+    # The auto planner runs image batches channels-last (faster convolutions); x.view() on a
+    # 3-channel channels-last batch raises, which once ended the gate with an internal error.
+    import importlib.util
+
+    (workspace.root / "viewnet.py").write_text(VIEWING_NET, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("viewnet_for_test", workspace.root / "viewnet.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    model = module.build().eval()
+    generator = torch.Generator().manual_seed(2)
+    calibration = torch.randn(24, 3, 8, 8, generator=generator)
+    evaluation = torch.randn(36, 3, 8, 8, generator=generator)
+    with torch.no_grad():
+        labels = model(evaluation).argmax(1)
+    torch.save(model.state_dict(), workspace.root / "model.pt")
+    torch.save(calibration, workspace.root / "calibration.pt")
+    torch.save({"inputs": evaluation, "labels": labels}, workspace.root / "evaluation.pt")
+    workspace.write_config(**{"model.factory": "viewnet:build", "model.input_shape": [1, 3, 8, 8]})
+    outcome = _gate(workspace)
+    assert outcome.exit_code == 0, outcome.text
+    report = json.loads((workspace.root / "quantzero-out" / "certificate.json").read_text())
+    assert report["compression"]["planner"]["name"] == "auto"
+    assert report["consistency"]["n"] == 36
+    assert any(layer["applied"] == "INT8" for layer in report["compression"]["layers"])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from quantzero_ci.errors import InputError
@@ -245,3 +246,43 @@ def test_the_post_training_quantizer_annotates_as_the_stock_one(net, resnetish) 
     ours = RUNTIME.static_quantizer(layers, layers)
     assert type(ours).__mro__[1] is not XNNPACKQuantizer  # really the post-training subclass
     assert str(pt2e.prepare(exported, ours).graph) == str(pt2e.prepare(exported, stock).graph)
+
+
+class _UpsampleAttention(nn.Module):
+    """Bilinear upsampling and a softmax: both of XNNPACK's rewrite patterns could match."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.interpolate(self.conv(x), scale_factor=2, mode="bilinear", align_corners=False)
+        return torch.softmax(y.flatten(1), dim=1)
+
+
+def test_lowering_skips_only_rewrite_patterns_the_graph_cannot_match(resnetish) -> None:
+    from executorch.backends.xnnpack.partition.graphs import bilinear_2d, sdpa
+
+    from quantzero_ci.runtimes import executorch_xnnpack
+
+    def kept(model: nn.Module) -> tuple[bool, bool]:
+        graph = torch.export.export(model, (EXAMPLE,)).graph
+        with executorch_xnnpack._patterns_it_can_match(graph):
+            return bilinear_2d.get_graphs_dict is not dict, sdpa.get_graphs is not list
+
+    assert kept(resnetish) == (False, False)
+    assert kept(_UpsampleAttention().eval()) == (True, True)
+    assert bilinear_2d.get_graphs_dict is not dict and sdpa.get_graphs is not list  # restored
+
+
+@pytest.mark.slow
+def test_skipping_unmatchable_patterns_leaves_the_program_bytes_alone(
+    resnetish, tmp_path: Path, monkeypatch
+) -> None:
+    from quantzero_ci.runtimes import executorch_xnnpack
+
+    RUNTIME.lower(resnetish, EXAMPLE, tmp_path / "skipped.pte")
+    everything = {kind: ("",) for kind in executorch_xnnpack.PATTERN_ANCHORS}  # "" is in any name
+    monkeypatch.setattr(executorch_xnnpack, "PATTERN_ANCHORS", everything)
+    RUNTIME.lower(resnetish, EXAMPLE, tmp_path / "stock.pte")
+    assert (tmp_path / "skipped.pte").read_bytes() == (tmp_path / "stock.pte").read_bytes()
