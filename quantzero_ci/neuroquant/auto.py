@@ -16,8 +16,9 @@ stay at the target, judged against the planning inputs' own noise floor.
    errors εᵢ calibrate the prediction (λ² = Σεᵢ²/Σσᵢ²), giving a continuous flip probability
    per input, pᵢ = Φ(−mᵢ/(λσᵢ)), that every input informs, not only the few that flipped. The
    plan is accepted when mean pᵢ plus one paired standard error of (pᵢ − qᵢ) (counting the
-   evaluation inputs' own sampling, by their number) stays within 1 − target, and its measured flips are not significantly (two binomial standard errors)
-   above that (``floorjudge.paired_judge``, the statistic the text route uses too). Step 3
+   evaluation inputs' own sampling, by their number) stays within 1 − target, and its measured
+   flips are not significantly (two binomial standard errors) above that
+   (``floorjudge.paired_judge``, the statistic the text route uses too). Step 3
    repeats with the refitted λ, aiming one paired standard error inside the target (at most
    ``MAX_ROUNDS`` builds). The cheapest accepted plan ships, lowered once.
 """

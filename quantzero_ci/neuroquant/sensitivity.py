@@ -116,7 +116,10 @@ def measure(
 
             def grad_hook(grad: torch.Tensor) -> None:
                 for precision, delta in pending.pop(path).items():
-                    dot = (grad * delta).sum(tuple(range(1, grad.ndim)))  # no reshape copy
+                    product = grad * delta  # summed per input without a reshape copy
+                    dot = (
+                        product.sum(tuple(range(1, product.ndim))) if product.ndim > 1 else product
+                    )
                     sums[path][precision].append((dot.double() ** 2).numpy())
 
             output.register_hook(grad_hook)
