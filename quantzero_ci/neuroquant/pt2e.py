@@ -591,15 +591,17 @@ def run(
 
 def takes_channels_last(model: Callable[[torch.Tensor], Any], example: torch.Tensor) -> bool:
     """Whether ``model`` runs an image batch (4-D, floating point) in channels-last memory order.
-    A model that views its input as contiguous (``x.view(len(x), -1)``) cannot; the planner's
-    passes then feed it contiguous batches (slower convolutions, same values)."""
+    A model that views its input as contiguous (``x.view(len(x), -1)``) or checks that it is
+    cannot; the planner's passes then feed it contiguous batches (slower convolutions, same
+    values). Whatever the model raises here, the contiguous passes meet it again, where it is
+    reported."""
     if not (example.ndim == 4 and example.is_floating_point()):
         return False
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model(example[:1].contiguous(memory_format=torch.channels_last))
-    except RuntimeError:
+    except Exception:  # the model's own code: any error means "not in this memory order"
         return False
     return True
 

@@ -286,3 +286,19 @@ def test_skipping_unmatchable_patterns_leaves_the_program_bytes_alone(
     monkeypatch.setattr(executorch_xnnpack, "PATTERN_ANCHORS", everything)
     RUNTIME.lower(resnetish, EXAMPLE, tmp_path / "stock.pte")
     assert (tmp_path / "skipped.pte").read_bytes() == (tmp_path / "stock.pte").read_bytes()
+
+
+class _NeedsContiguous(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.is_contiguous(), "this model wants NCHW"
+        return self.conv(x).mean((2, 3))
+
+
+def test_planning_passes_run_channels_last_only_where_the_model_takes_it(resnetish) -> None:
+    assert pt2e.takes_channels_last(resnetish, EXAMPLE)
+    assert not pt2e.takes_channels_last(_NeedsContiguous().eval(), EXAMPLE)
+    assert not pt2e.takes_channels_last(resnetish, torch.zeros(1, 3, 16, dtype=torch.long))
