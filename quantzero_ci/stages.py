@@ -263,12 +263,13 @@ def latency(loaded: Loaded, shipped: Shipped) -> dict[str, Any]:
     """Batch-1 latency of FP32 and the shipped program on up to eight evaluation inputs."""
     from quantzero_ci.verify.latency import batch1
 
+    return batch1(loaded.model.module, shipped.program, _timing_inputs(loaded))
+
+
+def _timing_inputs(loaded: Loaded) -> list[torch.Tensor]:
+    """The first eight evaluation inputs, one per batch: what batch-1 timings cycle through."""
     inputs = loaded.evaluation.inputs
-    return batch1(
-        loaded.model.module,
-        shipped.program,
-        [inputs[i : i + 1] for i in range(min(8, len(inputs)))],
-    )
+    return [inputs[i : i + 1] for i in range(min(8, len(inputs)))]
 
 
 def latency_at_batch(
@@ -293,13 +294,12 @@ def runtime_share(loaded: Loaded, shipped: Shipped, where: Deployment) -> dict[s
 
     if shipped.engine is None:
         return share.not_measured("the plan was lowered without a captured FP32 graph to lower.")
-    inputs = loaded.evaluation.inputs
     return share.measure(
         loaded.model.module,
         shipped.engine.exported.module(),
         shipped.program,
         loaded.example,
-        [inputs[i : i + 1] for i in range(min(8, len(inputs)))],
+        _timing_inputs(loaded),
         where.runtime,
         where.hardware.quant_backend,
     )

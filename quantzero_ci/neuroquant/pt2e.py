@@ -438,7 +438,7 @@ def calibrate(
     with torch.no_grad():
         for batch in batches:
             for piece in batch.split(max_batch):
-                output = prepared(_memory_order(piece, channels_last))
+                output = prepared(memory_order(piece, channels_last))
                 if count < keep:
                     kept.append(output[: keep - count].detach().float())
                 count += int(piece.shape[0])
@@ -585,7 +585,7 @@ def run(
     with torch.no_grad():
         for batch in batches:
             for piece in batch.split(max_batch):
-                outputs.append(model(_memory_order(piece, channels_last)).float())
+                outputs.append(model(memory_order(piece, channels_last)).float())
     return torch.cat(outputs)
 
 
@@ -606,7 +606,8 @@ def takes_channels_last(model: Callable[[torch.Tensor], Any], example: torch.Ten
     return True
 
 
-def _memory_order(piece: torch.Tensor, channels_last: bool) -> torch.Tensor:
+def memory_order(piece: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """``piece`` contiguous; with ``channels_last``, a 4-D image batch in channels-last order."""
     if channels_last and piece.ndim == 4 and piece.is_floating_point():
         return piece.contiguous(memory_format=torch.channels_last)
     return piece.contiguous()

@@ -19,9 +19,8 @@ import torch
 from torch import nn
 
 from quantzero_ci.runtimes import Runtime
-from quantzero_ci.verify.latency import BLOCKS, WARMUP, in_blocks, runner_kernel_family
+from quantzero_ci.verify.latency import BLOCKS, RUNS, WARMUP, in_blocks, runner_kernel_family
 
-RUNS = 15
 NOTE = (
     "Batch 1 on the machine that ran the gate ({runner}): FP32 PyTorch eager, the FP32 graph "
     "lowered into {runtime}, and the shipped file, {runs} runs of each in {blocks} alternating "
