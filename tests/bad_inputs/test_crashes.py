@@ -384,3 +384,63 @@ def test_a_model_that_views_its_colour_input_as_contiguous_is_planned_and_certif
     assert report["compression"]["planner"]["name"] == "auto"
     assert report["consistency"]["n"] == 36
     assert any(layer["applied"] == "INT8" for layer in report["compression"]["layers"])
+
+
+ODD_HEAD_NET = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.mid = nn.Linear(8, 8, bias=False)
+        self.head = nn.Linear(8, 5, bias=False)
+        self.head.weight = nn.Parameter(self.mid.weight[:5].clone())
+
+    def forward(self, x):
+        pooled = torch.relu(self.conv(x)).mean((2, 3))
+        return torch.log_softmax(self.head(torch.relu(self.mid(pooled))), 1).double()
+
+
+def build():
+    return Net()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ending", ["log_softmax_float64", "log_softmax"])
+def test_a_classifier_ending_in_log_softmax_or_float64_is_planned_and_certified(workspace, ending):
+    # The shipped program's output Linear gives FP32 outputs through an ending it keeps the
+    # order of (log-softmax); a cast to float64 after it is the model's own business.
+    import importlib.util
+
+    source = ODD_HEAD_NET if ending.endswith("float64") else ODD_HEAD_NET.replace(".double()", "")
+    (workspace.root / "oddhead.py").write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("oddhead_for_test", workspace.root / "oddhead.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    model = module.build().eval()
+    generator = torch.Generator().manual_seed(3)
+    calibration = torch.randn(24, 3, 8, 8, generator=generator)
+    evaluation = torch.randn(40, 3, 8, 8, generator=generator)
+    with torch.no_grad():
+        labels = model(evaluation).argmax(1)
+    torch.save(model.state_dict(), workspace.root / "model.pt")
+    torch.save(calibration, workspace.root / "calibration.pt")
+    torch.save({"inputs": evaluation, "labels": labels}, workspace.root / "evaluation.pt")
+    workspace.write_config(
+        **{
+            "model.factory": "oddhead:build",
+            "model.input_shape": [1, 3, 8, 8],
+            "gate.min_pcs": 0.5,
+        }
+    )
+    outcome = _gate(workspace)
+    assert outcome.exit_code == 0, outcome.text
+    report = json.loads((workspace.root / "quantzero-out" / "certificate.json").read_text())
+    applied = {layer["name"]: layer["applied"] for layer in report["compression"]["layers"]}
+    assert report["consistency"]["n"] == 40
+    assert "INT8" in applied.values()

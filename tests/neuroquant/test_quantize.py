@@ -84,8 +84,11 @@ def test_simulated_graph_matches_the_reference_graph(resnetish, calibration) -> 
     plan = _plan(stem="INT8", conv1="INT8", conv2="INT8", head="INT8")
     _, result = compress(resnetish, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
     x = _inputs(8, 3)
+    # the head's dynamic input runs the graph's own ops here; the runtime's per-row numerics
+    # that `result.model` uses for it are tested in test_pertoken
+    simulated = pt2e.simulate(result.reference, dynamic_rows=False)
     with torch.no_grad():
-        assert torch.allclose(result.model(x), result.reference(x), atol=1e-5)
+        assert torch.allclose(simulated(x), result.reference(x), atol=1e-5)
 
 
 @pytest.mark.slow
@@ -166,10 +169,12 @@ def test_the_shipped_program_runs_int8_any_batch_and_loads_with_its_line_alone(
     engine.ship(result, tmp_path / RUNTIME.file_name)
     program = RUNTIME.load(tmp_path / RUNTIME.file_name)
     assert program.max_batch == 1  # one input per call, as an edge device runs it
-    x = _inputs(20, 6)  # a batch: fed through the program input by input and joined
+    x = _inputs(30, 6)  # a batch: fed through the program input by input and joined
     with torch.no_grad():
         shipped, simulated, fp32 = program(x), result.model(x), resnetish(x)
-    assert shipped.shape == (20, 10)
+    assert shipped.shape == (30, 10)
+    # the INT8 head's output is FP32, not one of a static INT8 output's 256 levels
+    assert shipped.unique().numel() > 256
     assert top1_agreement(shipped, simulated) >= 0.9
     assert 0 < rel_error(shipped, fp32) < 0.1
     torch.save(x, tmp_path / "x.pt")
@@ -182,7 +187,44 @@ def test_the_shipped_program_runs_int8_any_batch_and_loads_with_its_line_alone(
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().endswith("(20, 10)")
+    assert done.stdout.strip().endswith("(30, 10)")
+
+
+def test_the_output_layer_keeps_int8_weights_and_gives_fp32_outputs(resnetish, calibration) -> None:
+    plan = _plan(stem="INT8", conv1="INT8", conv2="INT8", head="INT8")
+    _, result = compress(resnetish, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
+    assert result.plan.applied_precisions()["head"] == "INT8"
+    assert _dequantized_weights(result.reference) == 4  # the head's weight is INT8 too
+    (head,) = pt2e.output_layers(result.reference.graph)
+    assert head.target == torch.ops.aten.linear.default
+    assert not any("quantize" in str(user.target) for user in head.users)
+    with torch.no_grad():
+        outputs = result.model(_inputs(32, 7))
+    # a static INT8 output takes at most 256 values: near-ties between classes became ties
+    assert outputs.unique().numel() > 256
+
+
+class _LogSoftmaxHead(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = torch.relu(self.conv(x)).mean((2, 3))
+        return torch.log_softmax(self.head(pooled), 1)
+
+
+def test_an_output_layer_before_log_softmax_gives_fp32_outputs_too(calibration) -> None:
+    torch.manual_seed(0)
+    model = settle(_LogSoftmaxHead(), EXAMPLE)
+    plan = hand_plan({"conv": "INT8", "head": "INT8"}, {"conv": "Conv2d", "head": "Linear"})
+    _, result = compress(model, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
+    assert result.plan.applied_precisions() == {"conv": "INT8", "head": "INT8"}
+    (head,) = pt2e.output_layers(result.reference.graph)
+    assert head.target == torch.ops.aten.linear.default
+    with torch.no_grad():
+        assert result.model(_inputs(32, 8)).unique().numel() > 256
 
 
 def test_a_model_torch_export_cannot_capture_is_refused_with_a_fix() -> None:
@@ -241,7 +283,11 @@ def test_the_post_training_quantizer_annotates_as_the_stock_one(net, resnetish) 
     layers = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     exported = pt2e.export_program(model, EXAMPLE, 4)
     stock = pt2e.layer_quantizer(
-        XNNPACKQuantizer, executorch_xnnpack._config(False), layers, layers
+        XNNPACKQuantizer,
+        executorch_xnnpack._config(False),
+        layers,
+        layers,
+        output_layer_config=executorch_xnnpack._config(True),
     )
     ours = RUNTIME.static_quantizer(layers, layers)
     assert type(ours).__mro__[1] is not XNNPACKQuantizer  # really the post-training subclass
