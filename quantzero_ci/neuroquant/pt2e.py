@@ -311,9 +311,8 @@ def layer_quantizer(
     output_layer_config: Any = None,
 ) -> Any:
     """``base`` (a PT2E quantizer class) configured with ``config`` for ``int8_layers`` only,
-    clamps observed after the clamp. ``output_layer_config`` (a dynamic config): a Linear whose
-    output is the model's output takes it instead (`_dynamic_output_layers`). Returns an
-    instance of a subclass made for the call."""
+    clamps observed after the clamp. ``output_layer_config`` (a dynamic config): the model's
+    outputs are FP32 (`_float_outputs`). Returns an instance of a subclass made for the call."""
 
     class LayerQuantizer(base):  # type: ignore[misc, valid-type]
         demoted: frozenset[str] = frozenset()
@@ -325,7 +324,7 @@ def layer_quantizer(
             model = super().annotate(model)
             _observe_after_clamps(model, config.output_activation)
             if output_layer_config is not None:
-                _dynamic_output_layers(model, output_layer_config)
+                _float_outputs(model, output_layer_config)
             return model
 
         def transform_for_annotation(self, model: fx.GraphModule) -> fx.GraphModule:
@@ -344,57 +343,76 @@ _ORDER_KEEPING = {
     torch.ops.aten._log_softmax.default,
     torch.ops.aten.sigmoid.default,
 }
+# averages that can end a network (global pooling after a conv classifier, as in SqueezeNet)
+_AVERAGES = {
+    torch.ops.aten.mean.dim,
+    torch.ops.aten.adaptive_avg_pool2d.default,
+    torch.ops.aten.avg_pool2d.default,
+}
 
 
-def output_layers(graph: fx.Graph) -> list[fx.Node]:
-    """The conv/linear nodes whose output is the model's output, through reshaping ops and
-    unquantized softmax / log-softmax / sigmoid only."""
-    found: list[fx.Node] = []
-    stack = [
-        a
+def output_tails(graph: fx.Graph) -> list[tuple[fx.Node, list[fx.Node]]]:
+    """The conv/linear or averaging nodes whose output is the model's output, each with the
+    nodes between it and the output: reshaping ops and unquantized softmax, log-softmax or
+    sigmoid only."""
+    found: list[tuple[fx.Node, list[fx.Node]]] = []
+    stack: list[tuple[fx.Node, list[fx.Node]]] = [
+        (a, [])
         for node in graph.nodes
         if node.op == "output"
         for a in torch.utils._pytree.tree_leaves(node.args)
         if isinstance(a, fx.Node)
     ]
+    seen: set[fx.Node] = set()
     while stack:
-        node = stack.pop()
-        if node.op != "call_function" or node in found:
+        node, path = stack.pop()
+        if node.op != "call_function" or node in seen:
             continue
-        if node.target in LAYER_OPS:
-            found.append(node)
+        seen.add(node)
+        if node.target in LAYER_OPS or node.target in _AVERAGES:
+            found.append((node, path))
         elif (node.target in PASS_THROUGH and node.target not in CLAMPS) or (
             node.target in _ORDER_KEEPING and "quantization_annotation" not in node.meta
         ):
-            stack.extend(a for a in node.args if isinstance(a, fx.Node))
+            stack.extend((a, [*path, node]) for a in node.args if isinstance(a, fx.Node))
     return found
 
 
-def _dynamic_output_layers(model: fx.GraphModule, config: Any) -> None:
-    """Give an annotated Linear that produces the model's output INT8 weights and a dynamic
-    (per-row) INT8 input, and an FP32 output.
+def output_layers(graph: fx.Graph) -> list[fx.Node]:
+    """The conv/linear nodes of `output_tails`."""
+    return [node for node, _ in output_tails(graph) if node.target in LAYER_OPS]
 
-    A static INT8 output has 256 levels over the observed range, so two classes whose logits
+
+def _float_outputs(model: fx.GraphModule, config: Any) -> None:
+    """Let the model's outputs leave INT8's grid of 256 levels.
+
+    A static INT8 output has 256 levels over the observed range, so two classes whose values
     fall within one level tie, and the tie goes to the lower class index. On a MobileNetV2
-    trained on digits (all layers INT8), 3 of 6 disagreements with FP32 on 384 held-out
-    inputs were such exact ties; with this output layer, none (5 disagreements), at the same
-    batch-1 speed-up. The runtime still runs the layer in INT8 (XNNPACK's qd8 kernel)."""
+    trained on digits (all layers INT8), 3 of 6 disagreements with FP32 on 384 held-out inputs
+    were such exact ties; with FP32 outputs, none (5 disagreements), at the same batch-1
+    speed-up. So an annotated Linear that produces the output keeps INT8 weights but takes a
+    dynamic (per-row) INT8 input (``config``) and gives FP32 (the runtime still runs it in INT8:
+    XNNPACK's qd8 kernel); an annotated average that ends the network (a conv classifier's
+    global pooling) averages the dequantized values in FP32. A conv output stays INT8."""
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
 
-    for node in output_layers(model.graph):
+    for node, path in output_tails(model.graph):
         annotation = node.meta.get("quantization_annotation")
-        if (
-            node.target != torch.ops.aten.linear.default
-            or annotation is None
-            or annotation.output_qspec is None
-        ):
+        if annotation is None or annotation.output_qspec is None:
             continue
-        x, weight = node.args[0], node.args[1]
-        node.meta["quantization_annotation"] = QuantizationAnnotation(
-            input_qspec_map={x: config.input_activation, weight: config.weight},
-            output_qspec=None,
-            _annotated=True,
-        )
+        if node.target == torch.ops.aten.linear.default:
+            x, weight = node.args[0], node.args[1]
+            node.meta["quantization_annotation"] = QuantizationAnnotation(
+                input_qspec_map={x: config.input_activation, weight: config.weight},
+                output_qspec=None,
+                _annotated=True,
+            )
+        elif node.target in _AVERAGES:
+            del node.meta["quantization_annotation"]
+        else:
+            continue
+        for between in path:  # nothing after it stays quantized
+            between.meta.pop("quantization_annotation", None)
 
 
 def _keep_integer_constants(model: fx.GraphModule) -> None:

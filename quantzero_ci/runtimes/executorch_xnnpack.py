@@ -5,9 +5,10 @@ every hardware class; its kernels run FP32 and INT8 (static per-channel, and dyn
 INT8 weights per output channel, activations quantized per row, i.e. per token, at run time),
 not BF16. The quantizer is ExecuTorch's ``XNNPACKQuantizer`` with per-channel symmetric weights
 and per-tensor activations observed by min/max over the calibration inputs (as good as the
-histogram observer on EfficientNet-Lite0 here, 0.877 vs 0.873 PCS, at a third of the time). A
-Linear that produces the model's output takes a dynamic INT8 input and gives FP32 outputs
-(``pt2e._dynamic_output_layers``): a static INT8 output's 256 levels turned near-ties into ties.
+histogram observer on EfficientNet-Lite0 here, 0.877 vs 0.873 PCS, at a third of the time). The
+model's outputs are FP32, not a static INT8 output's 256 levels, which turned near-ties into
+ties (``pt2e._float_outputs``): an output Linear takes a dynamic INT8 input, and a conv
+classifier's final average runs FP32.
 
 The program takes one input per call, as an edge device runs it; the load line feeds a batch
 through it input by input. Against a program for batches of 1 to 64 (EfficientNet-Lite0, all

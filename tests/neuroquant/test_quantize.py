@@ -227,6 +227,36 @@ def test_an_output_layer_before_log_softmax_gives_fp32_outputs_too(calibration) 
         assert result.model(_inputs(32, 8)).unique().numel() > 256
 
 
+class _ConvClassifier(nn.Module):
+    """SqueezeNet's ending: a 1×1 conv to one channel per class, ReLU, global average."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.classifier = nn.Conv2d(16, 10, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.classifier(torch.relu(self.conv(x))))
+        return torch.flatten(F.adaptive_avg_pool2d(y, 1), 1)
+
+
+def test_a_conv_classifier_averages_in_fp32_after_its_int8_convs(calibration, tmp_path) -> None:
+    torch.manual_seed(0)
+    model = settle(_ConvClassifier(), EXAMPLE)
+    kinds = {"conv": "Conv2d", "classifier": "Conv2d"}
+    plan = hand_plan({"conv": "INT8", "classifier": "INT8"}, kinds)
+    engine, result = compress(model, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
+    assert result.plan.applied_precisions() == {"conv": "INT8", "classifier": "INT8"}
+    x = _inputs(32, 9)
+    with torch.no_grad():
+        assert result.model(x).unique().numel() > 256
+    engine.ship(result, tmp_path / RUNTIME.file_name)
+    with torch.no_grad():
+        shipped = RUNTIME.load(tmp_path / RUNTIME.file_name)(x)
+    assert shipped.unique().numel() > 256
+    assert top1_agreement(shipped, result.model(x)) >= 0.9
+
+
 def test_a_model_torch_export_cannot_capture_is_refused_with_a_fix() -> None:
     torch.manual_seed(0)
     model = Branchy().eval()
