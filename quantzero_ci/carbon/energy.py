@@ -473,14 +473,29 @@ def annual_kg(g_per_1000: float, inferences_per_day: float, deployments: int) ->
 
 
 def nominal_layer_seconds(
-    layer: LayerWork, hardware: HardwareClass, previous: str = FP32, last: bool = False
+    layer: LayerWork,
+    hardware: HardwareClass,
+    previous: str = FP32,
+    last: bool = False,
+    following: str | None = FP32,
 ) -> float:
     """One layer's time at the table's nominal coefficients (what planners trade off): its
-    roofline time, its own operator overhead and the conversion into it from ``previous`` (the
-    precision its input arrives in; FP32 by default, as a planner judging one layer alone
-    assumes), and with ``last`` the conversion of its output to the model's FP32 output."""
+    roofline time, its own operator overhead, the conversion into it from ``previous`` (the
+    precision its input arrives in) and, with ``following``, the conversion of its output to the
+    precision of the layer after it. The defaults judge a layer alone, as a planner does: FP32 on
+    both sides, so a layer in another precision carries both conversions it would cause there
+    (in a model, the one out of it falls to the next layer; `layer_seconds`). With ``last`` it
+    feeds the model's output instead, which the last layer's precision decides."""
     work = _work([layer], layer.name, previous, ends_model=last)
-    return float(_layer_seconds(work, *_nominal(hardware))[0, 0])
+    seconds = float(_layer_seconds(work, *_nominal(hardware))[0, 0])
+    if last or following is None or following == layer.precision:
+        return seconds
+    nominal = _nominal(hardware)
+    per_op = nominal[3]
+    if per_op is None:
+        return seconds
+    leaving = layer.leaving_bytes * (BYTES_FACTOR[layer.precision] + BYTES_FACTOR[following])
+    return seconds + leaving / (nominal[2][0] * 1e9) + float(per_op[0])
 
 
 def layer_seconds(layers: Sequence[LayerWork], hardware: HardwareClass) -> list[float]:

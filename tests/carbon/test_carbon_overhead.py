@@ -146,11 +146,20 @@ def test_many_tiny_layers_save_far_less_than_their_flops_say() -> None:
     assert c.reduction_ci95[1] < 30  # even the interval's top is far below the roofline's 75%
 
 
-def test_nominal_layer_seconds_carries_the_conversion_into_the_layer() -> None:
+def test_nominal_layer_seconds_carries_the_conversions_a_layer_alone_causes() -> None:
+    """A planner judges a layer alone, FP32 on both sides: INT8 there costs the quantize into it
+    (4,000 + 1,000 B at 2 GB/s, one operator) and the dequantize out of it (the same)."""
     layer = _layer("b", "INT8")
-    alone = nominal_layer_seconds(layer, TOY)  # arriving in FP32, as a planner assumes
-    assert alone == pytest.approx(25 * US + 1 * US + 2.5 * US + 1 * US, rel=1e-12)
-    assert nominal_layer_seconds(layer, TOY, previous="INT8") == pytest.approx(26 * US, rel=1e-12)
+    conversion = 2.5 * US + 1 * US
+    alone = nominal_layer_seconds(layer, TOY)
+    assert alone == pytest.approx(25 * US + 1 * US + 2 * conversion, rel=1e-12)
+    assert nominal_layer_seconds(layer, TOY, previous="INT8") == pytest.approx(
+        26 * US + conversion, rel=1e-12
+    )
+    inside = nominal_layer_seconds(layer, TOY, previous="INT8", following="INT8")
+    assert inside == pytest.approx(26 * US, rel=1e-12)
+    fp32 = dataclasses.replace(layer, precision="FP32")
+    assert nominal_layer_seconds(fp32, TOY) == pytest.approx(101 * US, rel=1e-12)
     bf16 = dataclasses.replace(layer, precision="BF16")  # last: its 4,000 B back to FP32
     assert nominal_layer_seconds(bf16, TOY, previous="BF16", last=True) == pytest.approx(
         50 * US + 1 * US + 6_000 / 2e9 + 1 * US, rel=1e-12
