@@ -252,11 +252,15 @@ def hardware_command(as_json: bool) -> None:
     if as_json:
         echo(json.dumps([hw.to_dict() for hw in classes], indent=2))
         return
-    echo(f"{'key':<16} {'GFLOP/s':>8} {'W':>6} {'INT8×':>6} {'BF16×':>6} {'GB/s':>6}  name")
+    echo(
+        f"{'key':<16} {'GFLOP/s':>8} {'W':>6} {'INT8×':>6} {'BF16×':>6} {'GB/s':>6} "
+        f"{'µs/op':>6}  name"
+    )
     for hw in classes:
+        overhead = "—" if hw.op_overhead_us is None else f"{hw.op_overhead_us.value:g}"
         echo(
             f"{hw.key:<16} {hw.fp32_gflops.value:>8g} {hw.watts.value:>6g} {hw.int8_factor.value:>6g} "
-            f"{hw.bf16_factor.value:>6g} {hw.memory_gbps.value:>6g}  {hw.name}"
+            f"{hw.bf16_factor.value:>6g} {hw.memory_gbps.value:>6g} {overhead:>6}  {hw.name}"
         )
     echo("")
     echo(hardware_sources_text(classes))
@@ -268,6 +272,7 @@ _COEFFICIENT_LABELS = (
     ("int8_factor", "INT8×"),
     ("bf16_factor", "BF16×"),
     ("memory_gbps", "GB/s"),
+    ("op_overhead_us", "µs/op"),
 )
 
 
@@ -281,6 +286,8 @@ def hardware_sources_text(classes: list) -> str:
         lines.append(f"{hw.key} ({hw.name})")
         for field, label in _COEFFICIENT_LABELS:
             c = getattr(hw, field)
+            if c is None:  # a class read from a certificate made before the coefficient existed
+                continue
             lines.append(
                 f"  {label:<8} {c.value:>7g}  1σ {c.rel_sigma:>4.0%}  {c.basis:<9}  {c.source}"
             )

@@ -321,7 +321,11 @@ def estimate(
         layer_works(profile.layers, lambda name: FP32), shipped_works, hardware, grid
     )
     carbon = carbon_section(
-        comparison, grid, config.deployment.inferences_per_day, config.deployment.deployments
+        comparison,
+        grid,
+        config.deployment.inferences_per_day,
+        config.deployment.deployments,
+        energy.formula_for(hardware),
     )
     carbon["memory_bound"] = energy.memory_bound_layers(shipped_works, hardware)
     carbon["layers"] = layer_carbon(profile.layers, applied, hardware, grid.g_per_kwh)

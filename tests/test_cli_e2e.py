@@ -246,7 +246,14 @@ def test_hardware_and_countries_list_the_tables():
 
     flat = " ".join(hardware.stdout.split())
     for hw in list_hardware():
-        for field in ("fp32_gflops", "watts", "int8_factor", "bf16_factor", "memory_gbps"):
+        for field in (
+            "fp32_gflops",
+            "watts",
+            "int8_factor",
+            "bf16_factor",
+            "memory_gbps",
+            "op_overhead_us",
+        ):
             c = getattr(hw, field)
             assert f"{c.basis} {' '.join(c.source.split())}" in flat, (hw.key, field)
     countries = quantzero("countries")

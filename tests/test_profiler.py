@@ -317,6 +317,26 @@ def test_activation_bytes_exclude_parameters() -> None:
     assert [layer.weight_bytes for layer in profile.layers] == [(32 + 4) * 8, 8 * 8]
 
 
+def test_input_bytes_are_the_activation_entering_each_layer() -> None:
+    """What a precision conversion before the layer moves: its first counted op's non-parameter
+    inputs (issue 18), in the model's own dtype."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 5))
+    profile = profile_model(model.eval(), torch.randn(1, 3, 6, 6))
+    conv, fc = profile.layers
+    assert conv.input_bytes == 3 * 6 * 6 * 4
+    assert conv.activation_bytes == (3 * 6 * 6 + 8 * 4 * 4) * 4
+    assert fc.input_bytes == 8 * 4 * 4 * 4
+    assert fc.activation_bytes - fc.input_bytes == 5 * 4
+
+
+def test_a_profile_recorded_before_input_bytes_still_reads() -> None:
+    profile = profile_model(nn.Sequential(nn.Linear(8, 4)), torch.randn(1, 8))
+    row = profile.layers[0].to_dict()
+    assert row["input_bytes"] == 8 * 4
+    del row["input_bytes"]
+    assert LayerProfile.from_dict(row).input_bytes is None
+
+
 # --- errors and serialisation -------------------------------------------------------------------
 
 

@@ -112,9 +112,10 @@ def measured_reduction(
         warnings.append(
             f"Measured on this {family} runner {where}, the shipped model's reduction is "
             f"{_listed(below)}, below {interval}: the estimated saving is not borne out at "
-            f"{'that batch size' if len(below) == 1 else 'those batch sizes'}. Per-operator "
-            "overhead and the quantize/dequantize of activations, which the roofline does not "
-            "count, are the usual cause on small models."
+            f"{'that batch size' if len(below) == 1 else 'those batch sizes'}. The model counts "
+            "a per-operator overhead and the quantize/dequantize of activations, but not the "
+            "runtime's fixed cost per call or the operators between the profiled layers, which "
+            "weigh most on small models."
         )
     if above:
         warnings.append(

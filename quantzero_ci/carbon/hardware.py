@@ -31,7 +31,10 @@ TABLE_NOTE = (
     "this systematic gap. Each coefficient states its basis: 'measured' (a published measurement on "
     "that device, cited), 'specified' (a vendor specification) or 'nominal' (an estimate from "
     "the architecture, not measured). raspberry-pi-4's INT8 factor is measured, with the "
-    "runtime the product ships for it (XNNPACK); every other INT8/BF16 factor is nominal."
+    "runtime the product ships for it (XNNPACK); every other INT8/BF16 factor is nominal. The "
+    "per-operator overhead (us per layer and per precision conversion) of the x86 CPU classes "
+    "is measured on this project's x86 runner with the shipped runtime (bench/op_overhead.py), "
+    "not on a part of each class; the other classes' is nominal."
 )
 
 BASES = ("measured", "specified", "nominal")
@@ -77,7 +80,18 @@ class Coefficient:
 
 FP32_FACTOR = Coefficient(1.0, 0.0, "by definition")
 
-_COEFFICIENT_FIELDS = ("fp32_gflops", "watts", "int8_factor", "bf16_factor", "memory_gbps")
+_COEFFICIENT_FIELDS = (
+    "fp32_gflops",
+    "watts",
+    "int8_factor",
+    "bf16_factor",
+    "memory_gbps",
+    "op_overhead_us",
+)
+# Coefficients a certificate may lack: it was made before they existed, and its figures are
+# re-derived without them (`carbon.energy` reads a missing per-operator overhead as the roofline
+# without overhead and conversions that made them).
+_ADDED_LATER = frozenset({"op_overhead_us"})
 
 
 @dataclass(frozen=True)
@@ -93,10 +107,16 @@ class HardwareClass:
     bf16_factor: Coefficient
     memory_gbps: Coefficient
     quant_backend: str
+    # seconds x 1e6 per operator of the shipped program; None only for a class read from a
+    # certificate made before the coefficient existed
+    op_overhead_us: Coefficient | None = None
 
     def __post_init__(self) -> None:
         for field in _COEFFICIENT_FIELDS:
-            if not getattr(self, field).value > 0.0:
+            c = getattr(self, field)
+            if c is None and field in _ADDED_LATER:
+                continue
+            if c is None or not c.value > 0.0:
                 raise InputError(f"hardware {self.key!r}: {field} must be > 0")
         if self.quant_backend not in QUANT_BACKENDS:
             raise InputError(
@@ -117,12 +137,18 @@ class HardwareClass:
             "quant_backend": self.quant_backend,
         }
         for field in _COEFFICIENT_FIELDS:
-            d[field] = getattr(self, field).to_dict()
+            c = getattr(self, field)
+            if c is not None:
+                d[field] = c.to_dict()
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> HardwareClass:
-        coefficients = {f: Coefficient.from_dict(d[f]) for f in _COEFFICIENT_FIELDS}
+        coefficients = {
+            f: Coefficient.from_dict(d[f])
+            for f in _COEFFICIENT_FIELDS
+            if f in d or f not in _ADDED_LATER
+        }
         return cls(
             key=str(d["key"]),
             name=str(d["name"]),
@@ -148,6 +174,21 @@ _AVX2_INT8 = _C(
     "(VPMADDUBSW + VPMADDWD) retires 2x the multiply-accumulates per cycle of FP32 FMA; parts "
     "with VNNI reach 4x nominal. PyTorch quantization docs: INT8 'typically 2 to 4 times faster "
     "compared to FP32 compute'. 1σ 40% for that range.",
+)
+
+_OP_OVERHEAD_COMMAND = "PYTHONPATH=. .venv/bin/python bench/op_overhead.py --repeats 3 --runs 300"
+_X86_OP_OVERHEAD = _C(
+    0.2,
+    0.5,
+    "Measured on this project's 2-core x86-64 runner (AMD EPYC, 2.6 GHz, 2 threads), not on a "
+    "part of this class, with the runtime QuantZero ships (ExecuTorch 1.5.1 with XNNPACK): "
+    "chains of K = 8, 32, 128 Linear(16, 16) layers at batch 1, lowered by the product's own "
+    "runtime handler, each chain timed 300 times in alternating blocks; the slope of the median "
+    "time per call against K, 3 repeats, is 0.20 us per layer in FP32 (0.20, 0.20, 0.20) and "
+    "0.17 us in INT8 (0.17, 0.17, 0.17); a chain alternating INT8 and FP32 adds 0.12 us per "
+    "precision boundary. Command: " + _OP_OVERHEAD_COMMAND + ". 1σ 50% for other x86 cores "
+    "and clocks (2.2-4 GHz) and the FP32/INT8 difference.",
+    "measured",
 )
 
 _TABLE: tuple[HardwareClass, ...] = (
@@ -206,6 +247,14 @@ _TABLE: tuple[HardwareClass, ...] = (
             "specified",
         ),
         quant_backend="qnnpack",
+        op_overhead_us=_C(
+            0.6,
+            0.7,
+            "Nominal, not measured on a Pi: the x86 runner's measured 0.2 us per XNNPACK "
+            "operator (bench/op_overhead.py, see the x86 classes) scaled by clock (2.6 / 1.5 "
+            "GHz) and by an assumed 1.5-2x fewer instructions per clock for the Cortex-A72 than "
+            "the runner's core, 0.5-0.7 us, rounded to 0.6. 1σ 70% for that guess.",
+        ),
     ),
     HardwareClass(
         key="jetson-nano",
@@ -252,6 +301,14 @@ _TABLE: tuple[HardwareClass, ...] = (
             "specified",
         ),
         quant_backend="qnnpack",
+        op_overhead_us=_C(
+            8.0,
+            0.8,
+            "Nominal, not measured: each layer run on the GPU is at least one kernel launch, "
+            "which costs microseconds of host time, issued here by Cortex-A57 cores at 1.43 "
+            "GHz; assumed 8 us per operator, an order-of-magnitude figure with no measurement "
+            "or citation behind it. 1σ 80%.",
+        ),
     ),
     HardwareClass(
         key="laptop-cpu",
@@ -286,6 +343,7 @@ _TABLE: tuple[HardwareClass, ...] = (
             "LPDDR4X-4266 designs reach 68 GB/s and single-channel ones 25.6 GB/s: 1σ 30%.",
         ),
         quant_backend="x86",
+        op_overhead_us=_X86_OP_OVERHEAD,
     ),
     HardwareClass(
         key="desktop-cpu",
@@ -319,6 +377,7 @@ _TABLE: tuple[HardwareClass, ...] = (
             "desktops reach more: 1σ 20%.",
         ),
         quant_backend="x86",
+        op_overhead_us=_X86_OP_OVERHEAD,
     ),
     HardwareClass(
         key="cloud-vcpu",
@@ -366,6 +425,7 @@ _TABLE: tuple[HardwareClass, ...] = (
             "share: 1σ 40%.",
         ),
         quant_backend="x86",
+        op_overhead_us=_X86_OP_OVERHEAD,
     ),
     HardwareClass(
         key="desktop-gpu",
@@ -415,6 +475,14 @@ _TABLE: tuple[HardwareClass, ...] = (
             "specified",
         ),
         quant_backend="x86",
+        op_overhead_us=_C(
+            4.0,
+            0.8,
+            "Nominal, not measured: each layer run on the GPU is at least one kernel launch, "
+            "which costs microseconds of host time (runtimes that capture the graph launch "
+            "less); assumed 4 us per operator, an order-of-magnitude figure with no measurement "
+            "or citation behind it. 1σ 80%.",
+        ),
     ),
 )
 

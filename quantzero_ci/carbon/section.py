@@ -17,8 +17,8 @@ UNIT = "g CO2e per 1,000 inferences"
 def layer_works(layers: Iterable[Any], precision_of: Callable[[str], str]) -> list[LayerWork]:
     """Each profiled layer's work at the precision ``precision_of(name)``.
 
-    ``layers`` are profile layers (objects with name, flops, weight_bytes, activation_bytes) or
-    their report dicts.
+    ``layers`` are profile layers (objects with name, flops, weight_bytes, activation_bytes and,
+    where recorded, input_bytes) or their report dicts.
     """
 
     def field(layer: Any, key: str) -> Any:
@@ -31,9 +31,16 @@ def layer_works(layers: Iterable[Any], precision_of: Callable[[str], str]) -> li
             weight_bytes=int(field(layer, "weight_bytes")),
             activation_bytes=int(field(layer, "activation_bytes")),
             precision=precision_of(str(field(layer, "name"))),
+            input_bytes=_optional_int(layer, "input_bytes"),
         )
         for layer in layers
     ]
+
+
+def _optional_int(layer: Any, key: str) -> int | None:
+    """A field that profiles recorded before it existed lack (None there)."""
+    value = layer.get(key) if isinstance(layer, Mapping) else getattr(layer, key, None)
+    return None if value is None else int(value)
 
 
 def layer_carbon(
@@ -44,20 +51,26 @@ def layer_carbon(
 ) -> list[dict[str, Any]]:
     """Each layer's estimated g CO2e per 1,000 inferences in FP32 and at its applied precision.
 
-    The same roofline as the model totals at the table's nominal coefficients, layer by layer
-    (they add up to the point figures), so a reader sees which layers a plan made cheaper.
+    The same model as the totals at the table's nominal coefficients, layer by layer (they add
+    up to the point figures): each layer carries its own operator overhead and the precision
+    conversions into it (the last also its output's), so a reader sees which layers a plan made
+    cheaper and which boundaries it made dearer.
     """
-    from quantzero_ci.carbon.energy import JOULES_PER_KWH, nominal_layer_seconds
+    from quantzero_ci.carbon.energy import JOULES_PER_KWH, layer_seconds
 
-    def grams(work: LayerWork) -> float:
-        joules = nominal_layer_seconds(work, hardware) * hardware.watts.value
-        return joules * 1000.0 / JOULES_PER_KWH * g_per_kwh
+    layers = list(layers)
+
+    def grams(works: list[LayerWork]) -> list[float]:
+        return [
+            seconds * hardware.watts.value * 1000.0 / JOULES_PER_KWH * g_per_kwh
+            for seconds in layer_seconds(works, hardware)
+        ]
 
     before = layer_works(layers, lambda name: FP32)
     after = layer_works(layers, lambda name: applied.get(name, FP32))
     return [
-        {"name": b.name, "precision": a.precision, "before_g": grams(b), "after_g": grams(a)}
-        for b, a in zip(before, after, strict=True)
+        {"name": b.name, "precision": a.precision, "before_g": gb, "after_g": ga}
+        for b, a, gb, ga in zip(before, after, grams(before), grams(after), strict=True)
     ]
 
 
@@ -66,13 +79,16 @@ def carbon_section(
     grid: GridIntensity,
     inferences_per_day: int,
     deployments: int,
+    formula: str = FORMULA,
 ) -> dict[str, Any]:
-    """Before/after carbon with intervals, the annual projection and its equivalents."""
+    """Before/after carbon with intervals, the annual projection and its equivalents.
+
+    ``formula`` is the text of the model that made the figures (`energy.formula_for`)."""
     before_kg = annual_kg(comparison.before.g_per_1000_inferences, inferences_per_day, deployments)
     after_kg = annual_kg(comparison.after.g_per_1000_inferences, inferences_per_day, deployments)
     saved_kg = before_kg - after_kg
     return {
-        "formula": FORMULA,
+        "formula": formula,
         "unit": UNIT,
         "before": {**comparison.before.to_dict(), "ci95": list(comparison.before_ci95)},
         "after": {**comparison.after.to_dict(), "ci95": list(comparison.after_ci95)},

@@ -24,7 +24,10 @@ def coefficients(report: Mapping[str, Any], styles: Styles, width: float) -> lis
         ("int8_factor", "INT8 speed-up vs FP32", "×"),
         ("bf16_factor", "BF16 speed-up vs FP32", "×"),
         ("memory_gbps", "Memory bandwidth", "GB/s"),
+        ("op_overhead_us", "Per-operator overhead", "µs"),
     ):
+        if key not in hw:  # certificates made before the coefficient existed lack it
+            continue
         coefficient = hw.get(key) or {}
         rows.append(
             (

@@ -294,7 +294,9 @@ def _memory_bound(report: Mapping[str, Any]) -> list[str]:
 
 
 def _derived_section(report: Mapping[str, Any], c: Any) -> dict[str, Any]:
+    from quantzero_ci.carbon.energy import formula_for
     from quantzero_ci.carbon.grid import GridIntensity
+    from quantzero_ci.carbon.hardware import HardwareClass
     from quantzero_ci.carbon.section import carbon_section
 
     return carbon_section(
@@ -302,6 +304,7 @@ def _derived_section(report: Mapping[str, Any], c: Any) -> dict[str, Any]:
         GridIntensity.from_dict(lookup(report, "deployment.grid")),
         lookup(report, "deployment.inferences_per_day"),
         lookup(report, "deployment.deployments"),
+        formula_for(HardwareClass.from_dict(lookup(report, "deployment.hardware"))),
     )
 
 

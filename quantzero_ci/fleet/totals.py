@@ -37,6 +37,12 @@ METHOD = (
     "g CO2e per 1,000 inferences × inferences per day × 365 × deployments / 1e6; "
     "2.5th-97.5th percentiles"
 )
+# Appended where any member's class has a per-operator overhead (certificates made before it
+# existed keep the method text, and the numbers, they were made with).
+OVERHEAD_METHOD = (
+    "; each class's per-operator overhead is drawn last from its own generator, after the "
+    "coefficients above"
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,11 @@ def stream(seed: int, key: str) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, word])))
 
 
+def _draws(hw: HardwareClass, rng: np.random.Generator, samples: int) -> energy.HardwareDraws:
+    """One class's draws: the original coefficients, then its per-operator overhead."""
+    return energy.with_overhead(energy.draw_hardware(hw, rng, samples), hw, rng)
+
+
 def _ci95(values: np.ndarray) -> list[float]:
     low, high = np.percentile(values, [2.5, 97.5])
     return [float(low), float(high)]
@@ -77,7 +88,7 @@ def fleet_totals(
     hardware = {m.hardware.key: m.hardware for m in members}
     grids = {m.grid.iso2: m.grid for m in members}
     hw_draws = {
-        key: energy.draw_hardware(hw, stream(seed, f"hardware:{key}"), samples)
+        key: _draws(hw, stream(seed, f"hardware:{key}"), samples)
         for key, hw in sorted(hardware.items())
     }
     grid_draws = {
@@ -111,7 +122,12 @@ def fleet_totals(
         "after_ci95": _ci95(total_after),
         "reduction_ci95": _ci95(reduction) if bool(np.all(total_before > 0)) else None,
         "interval": {
-            "method": METHOD.format(samples=samples, seed=seed),
+            "method": METHOD.format(samples=samples, seed=seed)
+            + (
+                OVERHEAD_METHOD
+                if any(hw.op_overhead_us is not None for hw in hardware.values())
+                else ""
+            ),
             "samples": samples,
             "seed": seed,
             "shared": {"hardware": sorted(hardware), "grid": sorted(grids)},

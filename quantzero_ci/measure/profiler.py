@@ -10,7 +10,8 @@ output**: the recorder also follows each op's tensors, and after the pass walks 
 output, so a head the compared output never uses (a BERT pooler when the gate compares
 ``last_hidden_state``) is neither counted nor planned. It is positioned at its first counted op
 (for a leaf module, its first call); a module called several times is one layer with its FLOPs
-summed. The example input must have batch size 1 (dim 0), so every figure is per single input.
+summed. A layer's input bytes are those of the non-parameter tensors its first counted op reads:
+the activation entering it, which a precision conversion before it moves. The example input must have batch size 1 (dim 0), so every figure is per single input.
 """
 
 from __future__ import annotations
@@ -50,9 +51,12 @@ class LayerProfile:
     weight_bytes: int
     activation_bytes: int
     cumulative_share_start: float
+    # bytes of the activation entering the layer (its first counted op's non-parameter inputs);
+    # None in a profile recorded before the field existed
+    input_bytes: int | None = None
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "name": self.name,
             "kind": self.kind,
             "flops": self.flops,
@@ -61,6 +65,9 @@ class LayerProfile:
             "activation_bytes": self.activation_bytes,
             "cumulative_share_start": self.cumulative_share_start,
         }
+        if self.input_bytes is not None:
+            d["input_bytes"] = self.input_bytes
+        return d
 
     @classmethod
     def from_dict(cls, data: Mapping) -> LayerProfile:
@@ -72,6 +79,7 @@ class LayerProfile:
             weight_bytes=int(_field(data, "weight_bytes", "layer")),
             activation_bytes=int(_field(data, "activation_bytes", "layer")),
             cumulative_share_start=float(_field(data, "cumulative_share_start", "layer")),
+            input_bytes=None if data.get("input_bytes") is None else int(data["input_bytes"]),
         )
 
 
@@ -248,6 +256,7 @@ class _Tally:
     flops: int = 0
     activation_bytes: int = 0
     lookup_bytes: int = 0  # table rows an embedding lookup reads
+    input_bytes: int | None = None  # the first counted op's non-parameter inputs
 
 
 @dataclass
@@ -258,6 +267,7 @@ class _Counted:
     flops: int = 0
     activation_bytes: int = 0
     lookup_bytes: int = 0
+    input_bytes: int = 0
 
 
 class _OpRecorder(TorchDispatchMode):
@@ -296,12 +306,14 @@ class _OpRecorder(TorchDispatchMode):
                 self._stack[-1],
                 flops=int(formula(_bind(func, args, kwargs), out)),
                 activation_bytes=self._activation_bytes(args, kwargs, out),
+                input_bytes=self._activation_bytes(args, kwargs, None),
             )
         elif func.overloadpacket in _LOOKUPS and self._stack and isinstance(out, torch.Tensor):
             counted = _Counted(
                 self._stack[-1],
                 lookup_bytes=_numel(out) * out.element_size(),
                 activation_bytes=self._activation_bytes(args, kwargs, out),
+                input_bytes=self._activation_bytes(args, kwargs, None),
             )
         writes = func._schema.is_mutable  # in place, maybe through a view: kept, conservatively
         self._flow.append((self._tokens_of((args, kwargs)), self._tokens_of(out), counted, writes))
@@ -329,6 +341,8 @@ class _OpRecorder(TorchDispatchMode):
             tally.flops += counted.flops
             tally.activation_bytes += counted.activation_bytes
             tally.lookup_bytes += counted.lookup_bytes
+            if tally.input_bytes is None:
+                tally.input_bytes = counted.input_bytes
         return tallies
 
     def _activation_bytes(self, args: Any, kwargs: Any, out: Any) -> int:
@@ -459,6 +473,7 @@ def _layer_profiles(
                 ),
                 activation_bytes=tally.activation_bytes,
                 cumulative_share_start=flops_before / total_flops,
+                input_bytes=tally.input_bytes or 0,
             )
         )
         flops_before += tally.flops

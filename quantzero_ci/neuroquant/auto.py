@@ -129,7 +129,14 @@ def plan_auto(request: PlanRequest) -> Planned:
     cost = {
         layer.name: {
             p: nominal_layer_seconds(
-                LayerWork(layer.name, layer.flops, layer.weight_bytes, layer.activation_bytes, p),
+                LayerWork(
+                    layer.name,
+                    layer.flops,
+                    layer.weight_bytes,
+                    layer.activation_bytes,
+                    p,
+                    layer.input_bytes,
+                ),
                 request.hardware,
             )
             for p in NAMES

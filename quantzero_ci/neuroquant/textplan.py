@@ -264,7 +264,12 @@ def _layer_seconds(layer: Any, request: PlanRequest) -> dict[str, float]:
     return {
         precision: nominal_layer_seconds(
             LayerWork(
-                layer.name, layer.flops, layer.weight_bytes, layer.activation_bytes, precision
+                layer.name,
+                layer.flops,
+                layer.weight_bytes,
+                layer.activation_bytes,
+                precision,
+                layer.input_bytes,
             ),
             request.hardware,
         )

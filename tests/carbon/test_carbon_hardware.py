@@ -90,7 +90,14 @@ def test_quant_backend_follows_the_cpu_architecture() -> None:
 
 def test_every_coefficient_has_a_source_and_a_stated_uncertainty() -> None:
     for hw in list_hardware():
-        for field in ("fp32_gflops", "watts", "int8_factor", "bf16_factor", "memory_gbps"):
+        for field in (
+            "fp32_gflops",
+            "watts",
+            "int8_factor",
+            "bf16_factor",
+            "memory_gbps",
+            "op_overhead_us",
+        ):
             c = getattr(hw, field)
             assert c.value > 0, (hw.key, field)
             assert 0 < c.rel_sigma < 1, (hw.key, field)

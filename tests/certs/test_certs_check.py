@@ -258,3 +258,46 @@ def test_cli_verify_prints_one_line_per_check_and_exits(
 
     missing = runner.invoke(verify_command, [str(tmp_path / "nope.json")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+# ---- certificates made before the roofline counted what quantization costs (issue 18) ----
+
+OLD = Path(__file__).parent / "data" / "certificate_before_op_overhead.json"
+
+
+def _old() -> dict[str, Any]:
+    """A signed certificate written by the code before the per-operator overhead (main at
+    a37dfc4, tests/certs/conftest.build_report): no op_overhead_us, no profile input_bytes."""
+    report = json.loads(OLD.read_text(encoding="utf-8"))
+    assert "op_overhead_us" not in report["deployment"]["hardware"]
+    assert all("input_bytes" not in layer for layer in report["profile"]["layers"])
+    return report
+
+
+def test_a_certificate_from_before_the_operator_overhead_still_verifies():
+    result = verify_certificate(OLD, public_key_path=OLD.with_suffix(".pub"))
+    assert result.exit_code == 0, result.lines()
+    statuses = {check.name: check.status for check in result.checks}
+    assert statuses["carbon"] == statuses["annual projection"] == "pass"
+    assert statuses["tables"] == "note"  # its hardware table is not this tool's
+
+
+def test_a_changed_figure_in_an_old_certificate_still_fails(keys):
+    tampered = _tampered(_old(), ("carbon", "after", "g_per_1000_inferences"), lambda v: v / 2)
+    result = verify_report(sign_report(tampered, keys["a"].read_bytes()))
+    assert result.exit_code == 1
+    assert "carbon.after.g_per_1000_inferences" in _failed(result)["carbon"]
+
+
+def test_an_old_certificate_claiming_the_overhead_fails(keys):
+    """Its figures were made without the overhead: adding the coefficient to its recorded
+    hardware (and re-signing) makes them re-derive differently, so verify uses what is recorded."""
+    from quantzero_ci.carbon.hardware import get_hardware
+
+    overhead = get_hardware("raspberry-pi-4").op_overhead_us
+    assert overhead is not None
+    report = _old()
+    report["deployment"]["hardware"]["op_overhead_us"] = overhead.to_dict()
+    result = verify_report(sign_report(report, keys["a"].read_bytes()))
+    assert result.exit_code == 1
+    assert "carbon" in _failed(result)

@@ -31,7 +31,11 @@ def test_text_example_passes_with_per_token_int8_linears_in_executorch(tmp_path:
     applied = {layer["kind"]: set() for layer in report["compression"]["layers"]}
     for layer in report["compression"]["layers"]:
         applied[layer["kind"]].add(layer["applied"])
-    assert applied["Linear"] == {"INT8"} and applied["Embedding"] == {"FP32"}
+    assert "INT8" in applied["Linear"] and applied["Embedding"] == {"FP32"}
+    # the 64 -> 4 classifier's INT8 saves less than the quantize and dequantize it would cost
+    # on laptop-cpu (issue 18), so it stays FP32
+    (classifier,) = [x for x in report["compression"]["layers"] if x["name"].endswith("classifier")]
+    assert classifier["applied"] == "FP32"
     assert report["decision"]["passed"]
     assert report["compressed_model"]["runtime"]["name"] == "executorch-xnnpack"
     assert (work / "quantzero-out" / "model.compressed.pte").is_file()
