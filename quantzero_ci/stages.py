@@ -24,6 +24,7 @@ from quantzero_ci.errors import InputError
 from quantzero_ci.inputs.loading import Dataset, LoadedModel, load_dataset, load_model
 from quantzero_ci.measure.profiler import Profile, profile_model
 from quantzero_ci.neuroquant import planners
+from quantzero_ci.neuroquant.policy import DYNAMIC
 from quantzero_ci.neuroquant.request import Planned
 from quantzero_ci.neuroquant.sensitivity import output_tensor
 from quantzero_ci.precisions import FP32
@@ -316,7 +317,8 @@ def estimate(
     """Energy and carbon of FP32 vs the applied plan, and which layers would restore PCS."""
     hardware, grid = where.hardware, where.grid
     applied = shipped.result.plan.applied_precisions()
-    shipped_works = layer_works(profile.layers, lambda name: applied.get(name, FP32))
+    dynamic = shipped.result.method == DYNAMIC
+    shipped_works = layer_works(profile.layers, lambda name: applied.get(name, FP32), dynamic)
     comparison = energy.compare(
         layer_works(profile.layers, lambda name: FP32), shipped_works, hardware, grid
     )
@@ -328,9 +330,9 @@ def estimate(
         energy.formula_for(hardware),
     )
     carbon["memory_bound"] = energy.memory_bound_layers(shipped_works, hardware)
-    carbon["layers"] = layer_carbon(profile.layers, applied, hardware, grid.g_per_kwh)
+    carbon["layers"] = layer_carbon(profile.layers, applied, hardware, grid.g_per_kwh, dynamic)
     pcs, target = verified.verification.pcs, config.compression.target_pcs
-    advice = _advice(planned, pcs, target, profile, applied, hardware, grid)
+    advice = _advice(planned, pcs, target, profile, applied, hardware, grid, dynamic)
     return Estimated(comparison=comparison, carbon=carbon, advice=advice, applied=applied)
 
 
@@ -342,6 +344,7 @@ def _advice(
     applied: Mapping[str, str],
     hardware: HardwareClass,
     grid: GridIntensity,
+    dynamic: bool,
 ) -> dict[str, Any] | None:
     """Which layers the sensitivities predict would restore PCS, and the saving that would stay."""
     if planned.advisor is None or pcs >= target:
@@ -350,7 +353,7 @@ def _advice(
     kept = {**applied, **dict.fromkeys(layers, FP32)}
     comparison = energy.compare(
         layer_works(profile.layers, lambda name: FP32),
-        layer_works(profile.layers, lambda name: kept.get(name, FP32)),
+        layer_works(profile.layers, lambda name: kept.get(name, FP32), dynamic),
         hardware,
         grid,
     )

@@ -108,6 +108,7 @@ class LayerWork:
     activation_bytes: int
     precision: str
     input_bytes: int | None = None
+    dynamic: bool = False  # INT8 quantizing its FP32 input on every call and writing FP32
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -232,7 +233,8 @@ def conversions(
     A conversion into layer l where its precision differs from the one before it (``previous``
     for the first layer: the model input is FP32) reads the entering activation at the source
     precision and writes it at the layer's. With ``ends_model``, the last layer, in a precision
-    that does not write FP32 at the output, also converts its output back to FP32.
+    that does not write FP32 at the output, also converts its output back to FP32. A ``dynamic``
+    INT8 layer writes FP32, so the next INT8 layer converts its input again.
     """
     out = []
     before = previous
@@ -245,7 +247,7 @@ def conversions(
             moved += layer.leaving_bytes * (BYTES_FACTOR[layer.precision] + BYTES_FACTOR[FP32])
             count += 1
         out.append((round(moved), count))
-        before = layer.precision
+        before = FP32 if layer.dynamic else layer.precision
     return out
 
 

@@ -9,13 +9,16 @@ from typing import Any
 from quantzero_ci.carbon.energy import FORMULA, CarbonComparison, LayerWork, annual_kg
 from quantzero_ci.carbon.equivalents import equivalents
 from quantzero_ci.carbon.grid import GridIntensity
-from quantzero_ci.precisions import FP32
+from quantzero_ci.precisions import FP32, INT8
 
 UNIT = "g CO2e per 1,000 inferences"
 
 
-def layer_works(layers: Iterable[Any], precision_of: Callable[[str], str]) -> list[LayerWork]:
-    """Each profiled layer's work at the precision ``precision_of(name)``.
+def layer_works(
+    layers: Iterable[Any], precision_of: Callable[[str], str], dynamic: bool = False
+) -> list[LayerWork]:
+    """Each profiled layer's work at the precision ``precision_of(name)``; with ``dynamic``, its
+    INT8 layers quantize their input at run time (a dynamic INT8 plan).
 
     ``layers`` are profile layers (objects with name, flops, weight_bytes, activation_bytes and,
     where recorded, input_bytes) or their report dicts.
@@ -32,6 +35,7 @@ def layer_works(layers: Iterable[Any], precision_of: Callable[[str], str]) -> li
             activation_bytes=int(field(layer, "activation_bytes")),
             precision=precision_of(str(field(layer, "name"))),
             input_bytes=_optional_int(layer, "input_bytes"),
+            dynamic=dynamic and precision_of(str(field(layer, "name"))) == INT8,
         )
         for layer in layers
     ]
@@ -48,6 +52,7 @@ def layer_carbon(
     applied: Mapping[str, str],
     hardware: Any,
     g_per_kwh: float,
+    dynamic: bool = False,
 ) -> list[dict[str, Any]]:
     """Each layer's estimated g CO2e per 1,000 inferences in FP32 and at its applied precision.
 
@@ -67,7 +72,7 @@ def layer_carbon(
         ]
 
     before = layer_works(layers, lambda name: FP32)
-    after = layer_works(layers, lambda name: applied.get(name, FP32))
+    after = layer_works(layers, lambda name: applied.get(name, FP32), dynamic)
     return [
         {"name": b.name, "precision": a.precision, "before_g": gb, "after_g": ga}
         for b, a, gb, ga in zip(before, after, grams(before), grams(after), strict=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -261,17 +261,21 @@ def _comparison(report: Mapping[str, Any]) -> Any:
 
     layers = lookup(report, "profile.layers")
 
-    def works(precision_of: Callable[[str], str]) -> list[Any]:
-        return layer_works(layers, precision_of)
-
     return compare(
-        works(lambda name: FP32),
-        works(lambda name: applied.get(name, FP32)),
+        layer_works(layers, lambda name: FP32),
+        layer_works(layers, lambda name: applied.get(name, FP32), _dynamic(report)),
         HardwareClass.from_dict(lookup(report, "deployment.hardware")),
         GridIntensity.from_dict(lookup(report, "deployment.grid")),
         samples=int(lookup(report, "carbon.interval.samples")),
         seed=int(lookup(report, "carbon.interval.seed")),
     )
+
+
+def _dynamic(report: Mapping[str, Any]) -> bool:
+    """Whether the shipped plan's INT8 layers quantize their input at run time."""
+    from quantzero_ci.neuroquant.policy import DYNAMIC
+
+    return lookup(report, "compression.method", None) == DYNAMIC
 
 
 def _applied(report: Mapping[str, Any]) -> dict[str, str]:
@@ -287,7 +291,9 @@ def _memory_bound(report: Mapping[str, Any]) -> list[str]:
     from quantzero_ci.carbon.section import layer_works
 
     applied = _applied(report)
-    works = layer_works(lookup(report, "profile.layers"), lambda name: applied.get(name, FP32))
+    works = layer_works(
+        lookup(report, "profile.layers"), lambda name: applied.get(name, FP32), _dynamic(report)
+    )
     return memory_bound_layers(
         works, HardwareClass.from_dict(lookup(report, "deployment.hardware"))
     )
@@ -336,6 +342,7 @@ def _layer_carbon(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         _applied(report),
         HardwareClass.from_dict(lookup(report, "deployment.hardware")),
         float(lookup(report, "deployment.grid.g_per_kwh")),
+        _dynamic(report),
     )
 
 

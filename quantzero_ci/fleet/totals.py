@@ -168,7 +168,7 @@ def _baseline(members: Sequence[MemberWork], before_kg: float) -> dict[str, Any]
 def member_work(report: Mapping[str, Any]) -> MemberWork:
     """A member certificate's facts for the totals (its recorded profile, plan and deployment)."""
     from quantzero_ci.carbon.section import layer_works
-    from quantzero_ci.neuroquant.policy import Plan
+    from quantzero_ci.neuroquant.policy import DYNAMIC, Plan
 
     applied = Plan.from_dict(report["compression"]).applied_precisions()
     layers = report["profile"]["layers"]
@@ -179,7 +179,11 @@ def member_work(report: Mapping[str, Any]) -> MemberWork:
         hardware=HardwareClass.from_dict(deployment["hardware"]),
         grid=GridIntensity.from_dict(deployment["grid"]),
         before=layer_works(layers, lambda name: FP32),
-        after=layer_works(layers, lambda name: applied.get(name, FP32)),
+        after=layer_works(
+            layers,
+            lambda name: applied.get(name, FP32),
+            report["compression"].get("method") == DYNAMIC,
+        ),
         inferences_per_day=float(ipd),
         deployments=int(deployments),
         before_kg=float(report["carbon"]["annual"]["before_kg"]),

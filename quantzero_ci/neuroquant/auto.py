@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from quantzero_ci.carbon.energy import LayerWork, nominal_layer_seconds
+from quantzero_ci.carbon.energy import LayerWork, nominal_layer_seconds, point_estimate
+from quantzero_ci.carbon.hardware import HardwareClass
 from quantzero_ci.modes import AUTO_MODE
 from quantzero_ci.neuroquant import pt2e, sensitivity
 from quantzero_ci.neuroquant.canonical import canonicalize
@@ -126,22 +127,26 @@ def plan_auto(request: PlanRequest) -> Planned:
             )
         else:
             options[layer.name] = (*faster, FP32)
-    cost = {
+    works = {
         layer.name: {
-            p: nominal_layer_seconds(
-                LayerWork(
-                    layer.name,
-                    layer.flops,
-                    layer.weight_bytes,
-                    layer.activation_bytes,
-                    p,
-                    layer.input_bytes,
-                ),
-                request.hardware,
+            p: LayerWork(
+                layer.name,
+                layer.flops,
+                layer.weight_bytes,
+                layer.activation_bytes,
+                p,
+                layer.input_bytes,
             )
             for p in NAMES
         }
         for layer in layers
+    }
+    cost = {  # no conversions: they depend on neighbours a layer's own cost cannot see
+        name: {
+            p: nominal_layer_seconds(work, request.hardware, previous=p, following=None)
+            for p, work in by_precision.items()
+        }
+        for name, by_precision in works.items()
     }
     engine = Engine(request.model, request.example, batches or None, runtime, request.max_batch)
     info: dict[str, Any] = {
@@ -218,7 +223,9 @@ def plan_auto(request: PlanRequest) -> Planned:
     mark = time.perf_counter()
     for _ in range(MAX_ROUNDS):
         aim = min(1.0, 1.0 - allowed + margin)
-        assignment = choose(sens, options, cost, aim, scale)
+        assignment = drop_costly_int8(
+            choose(sens, options, cost, aim, scale), works, request.hardware
+        )
         if assignment in tried:
             break
         tried.append(assignment)
@@ -238,8 +245,8 @@ def plan_auto(request: PlanRequest) -> Planned:
                 "int8_layers": sum(p == INT8 for p in assignment.values()),
                 "bf16_layers": sum(p == BF16 for p in assignment.values()),
                 "fp32_layers": len(layers) - sum(p != FP32 for p in assignment.values()),
-                "estimated_seconds_share": _seconds(assignment, cost)
-                / max(_seconds(dict.fromkeys(assignment, FP32), cost), 1e-30),
+                "estimated_seconds_share": model_seconds(assignment, works, request.hardware)
+                / max(model_seconds({}, works, request.hardware), 1e-30),
                 "scale": check.scale,
                 "predicted_pcs": check.predicted,
                 "planning_pcs": check.measured,
@@ -250,7 +257,9 @@ def plan_auto(request: PlanRequest) -> Planned:
         )
         last = (assignment, result, check)
         if check.accepted and (
-            accepted is None or _seconds(assignment, cost) < _seconds(accepted[0], cost)
+            accepted is None
+            or model_seconds(assignment, works, request.hardware)
+            < model_seconds(accepted[0], works, request.hardware)
         ):
             accepted = last
         margin = Z * check.judged_se
@@ -377,8 +386,42 @@ def _trainable_copy(model: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(model)
 
 
-def _seconds(assignment: Mapping[str, str], cost: Mapping[str, Mapping[str, float]]) -> float:
-    return sum(cost[name][precision] for name, precision in assignment.items())
+def model_seconds(
+    assignment: Mapping[str, str],
+    works: Mapping[str, Mapping[str, LayerWork]],
+    hardware: HardwareClass,
+) -> float:
+    """The whole model's estimated seconds per inference with ``assignment`` (layers not in it
+    FP32), conversions at its precision boundaries included: the estimate's own formula."""
+    return point_estimate(
+        [by_precision[assignment.get(name, FP32)] for name, by_precision in works.items()],
+        hardware,
+        0.0,
+    ).seconds_per_inference
+
+
+def drop_costly_int8(
+    assignment: Mapping[str, str],
+    works: Mapping[str, Mapping[str, LayerWork]],
+    hardware: HardwareClass,
+) -> dict[str, str]:
+    """``assignment`` with every layer raised to FP32 whose lower precision costs the whole
+    model time (its quantize and dequantize outweigh what its kernel saves), layer by layer in
+    execution order until none does: FP32 holds predictions at least as well, so only time
+    decides. A tiny layer alone in INT8 between FP32 ones is the usual case."""
+    plan = dict(assignment)
+    changed = True
+    while changed:
+        changed = False
+        now = model_seconds(plan, works, hardware)
+        for name in works:
+            if plan.get(name, FP32) == FP32:
+                continue
+            trial = {**plan, name: FP32}
+            seconds = model_seconds(trial, works, hardware)
+            if seconds < now:
+                plan, now, changed = trial, seconds, True
+    return plan
 
 
 def choose(

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from quantzero_ci.measure.profiler import Profile
 
 PRECISIONS = NAMES
+# how a plan's INT8 layers quantize activations (``compression.method`` in a certificate)
+STATIC = "static-int8-pt2e"
+DYNAMIC = "dynamic-int8-pt2e"  # at run time, per row: the layer reads and writes FP32
 
 MODES: Mapping[str, tuple[float, float]] = CORTICAL_MODES  # the cortical modes (modes.py)
 

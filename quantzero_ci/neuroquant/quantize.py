@@ -32,12 +32,10 @@ from torch import nn
 from quantzero_ci.errors import InputError
 from quantzero_ci.neuroquant import pt2e
 from quantzero_ci.neuroquant.kinds import STATIC_INT8_TYPES, module_path
-from quantzero_ci.neuroquant.policy import LayerDecision, Plan
+from quantzero_ci.neuroquant.policy import DYNAMIC, STATIC, LayerDecision, Plan
 from quantzero_ci.precisions import FP32, INT8
 from quantzero_ci.runtimes import Runtime
 
-STATIC = "static-int8-pt2e"
-DYNAMIC = "dynamic-int8-pt2e"
 FP32_METHOD = "fp32"
 KEEP_OUTPUTS = 256  # FP32 outputs kept from calibration, for the planner's checks
 

@@ -260,7 +260,9 @@ def _errors(
 
 
 def _layer_seconds(layer: Any, request: PlanRequest) -> dict[str, float]:
-    """The layer's estimated time on the deployment hardware in INT8 and in FP32."""
+    """The layer's estimated time on the deployment hardware in INT8 and in FP32. Dynamic INT8
+    quantizes the layer's FP32 input on every call and writes FP32: the conversion into the
+    layer is charged, none out of it."""
     return {
         precision: nominal_layer_seconds(
             LayerWork(
@@ -272,6 +274,8 @@ def _layer_seconds(layer: Any, request: PlanRequest) -> dict[str, float]:
                 layer.input_bytes,
             ),
             request.hardware,
+            previous=FP32,
+            following=None,
         )
         for precision in (INT8, FP32)
     }

@@ -81,6 +81,22 @@ def test_an_int8_last_layer_writes_fp32_and_needs_no_dequantize() -> None:
     assert conversions([_layer("a", "FP32"), _layer("b", "INT8", 40)]) == [(0, 0), (50, 1)]
 
 
+def test_dynamic_int8_quantizes_every_layers_input_and_writes_fp32() -> None:
+    """Dynamic INT8 (the text route): each INT8 layer quantizes its FP32 input on every call
+    (400 + 100 B here) and writes FP32, so consecutive INT8 layers convert again each time,
+    where static INT8 converts once at the boundary."""
+    static = [_layer("a", "INT8", 400), _layer("b", "INT8", 400), _layer("c", "FP32", 400)]
+    dynamic = [dataclasses.replace(x, dynamic=x.precision == "INT8") for x in static]
+    assert conversions(static) == [(500, 1), (0, 0), (500, 1)]
+    assert conversions(dynamic) == [(500, 1), (500, 1), (0, 0)]
+    works = layer_works(
+        [{"name": n, "flops": 1, "weight_bytes": 1, "activation_bytes": 2} for n in "ab"],
+        {"a": "INT8", "b": "FP32"}.__getitem__,
+        dynamic=True,
+    )
+    assert [w.dynamic for w in works] == [True, False]
+
+
 def test_conversions_by_hand_in_seconds() -> None:
     # FP32 -> INT8 -> FP32: into b 4,000 + 1,000 B, into c 1,000 + 4,000 B, each at 2 GB/s
     # (2.5 µs) plus one 1 µs operator; every layer its own 1 µs.

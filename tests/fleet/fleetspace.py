@@ -72,8 +72,13 @@ def _factory(name: str) -> nn.Module:
     return scope["build_model"]()
 
 
-def build_workspace(path: Path, *, min_carbon_reduction: float = 1.0) -> Path:
-    """Write the three members (model.py, model.pt, data, .quantzero.yml) under ``path``."""
+def build_workspace(path: Path, *, min_carbon_reduction: float = -30.0) -> Path:
+    """Write the three members (model.py, model.pt, data, .quantzero.yml) under ``path``.
+
+    The members are tiny (a few thousand MACs), so per-operator overhead and the quantize and
+    dequantize around their cortical INT8 layers outweigh what INT8 saves on laptop-cpu: the
+    MLP's plan is estimated at −22% and the CNN's at −10% (an increase). The gate's carbon
+    threshold is set below that: these tests are about the fleet, not the members' saving."""
     x, y = _digits()
     train, calib, evaluation = slice(0, 700), slice(700, 900), slice(900, 1200)
     for name, folder in FOLDERS.items():

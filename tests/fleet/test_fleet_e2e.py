@@ -134,10 +134,10 @@ def test_a_failing_member_fails_the_fleet_and_is_listed_first(gated, tmp_path):
     config = workspace / "vision/conv1d/.quantzero.yml"
     config.write_text(
         config.read_text().replace(
-            "min_carbon_reduction_pct: 1.0", "min_carbon_reduction_pct: 99.0"
+            "min_carbon_reduction_pct: -30.0", "min_carbon_reduction_pct: 99.0"
         )
     )
-    done = quantzero("fleet", "gate", "--min-total-reduction", "5", cwd=workspace)
+    done = quantzero("fleet", "gate", "--min-total-reduction", "-30", cwd=workspace)
     assert done.returncode == 1, done.stderr
     fleet = _fleet(workspace / "quantzero-fleet" / "fleet.json")
     assert fleet["decision"]["passed"] is False
