@@ -11,7 +11,10 @@ stay at the target, judged against the planning inputs' own noise floor.
    certificate says so).
 3. One sensitivity pass (forward + backward) over the planning inputs gives, per candidate
    layer, its contribution σ²ᵢ to each input's margin error; a greedy choice keeps FP32 the
-   layers with the worst trade of predicted flips for estimated time saved.
+   layers with the worst trade of predicted flips for estimated time saved (each layer's own
+   roofline time; the quantize and dequantize at precision boundaries depend on its
+   neighbours), then raises to FP32 every layer whose lower precision costs the whole model
+   time by the estimate's formula, boundaries included (``drop_costly_int8``).
 4. The plan is built (PT2E, not lowered) and run on the planning inputs. Its measured margin
    errors εᵢ calibrate the prediction (λ² = Σεᵢ²/Σσᵢ²), giving a continuous flip probability
    per input, pᵢ = Φ(−mᵢ/(λσᵢ)), that every input informs, not only the few that flipped. The

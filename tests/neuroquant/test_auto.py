@@ -140,3 +140,24 @@ def test_auto_keeps_a_layer_fp32_when_quantizing_it_would_change_predictions(mob
     assert strict.info["target_clipped"]  # 1.0 is above what the planning inputs can show
     assert any("noise floor" in note for note in strict.notes)
     assert len(strict.info["rounds"]) >= 1
+
+
+def test_a_layer_whose_int8_costs_the_model_time_is_raised_to_fp32() -> None:
+    """A tiny Linear alone in INT8 between FP32 layers: its quantize and dequantize cost more
+    than its INT8 kernel saves on laptop-cpu, so it is raised; a large one keeps INT8."""
+    from quantzero_ci.carbon.energy import LayerWork
+    from quantzero_ci.neuroquant.auto import drop_costly_int8, model_seconds
+
+    hardware = get_hardware("laptop-cpu")
+
+    def works(name: str, n: int) -> dict[str, LayerWork]:
+        return {
+            p: LayerWork(name, n * n, 4 * n * n, 8 * n, p, 4 * n) for p in ("INT8", "BF16", "FP32")
+        }
+
+    layers = {"big": works("big", 1024), "tiny": works("tiny", 8), "last": works("last", 1024)}
+    plan = {"big": "INT8", "tiny": "INT8", "last": "FP32"}
+    kept = drop_costly_int8(plan, layers, hardware)
+    assert kept == {"big": "INT8", "tiny": "FP32", "last": "FP32"}
+    assert model_seconds(kept, layers, hardware) < model_seconds(plan, layers, hardware)
+    assert model_seconds(kept, layers, hardware) < model_seconds({}, layers, hardware)
