@@ -80,7 +80,7 @@ class Coefficient:
 
 FP32_FACTOR = Coefficient(1.0, 0.0, "by definition")
 
-_COEFFICIENT_FIELDS = (
+COEFFICIENT_FIELDS = (
     "fp32_gflops",
     "watts",
     "int8_factor",
@@ -112,7 +112,7 @@ class HardwareClass:
     op_overhead_us: Coefficient | None = None
 
     def __post_init__(self) -> None:
-        for field in _COEFFICIENT_FIELDS:
+        for field in COEFFICIENT_FIELDS:
             c = getattr(self, field)
             if c is None and field in _ADDED_LATER:
                 continue
@@ -136,7 +136,7 @@ class HardwareClass:
             "description": self.description,
             "quant_backend": self.quant_backend,
         }
-        for field in _COEFFICIENT_FIELDS:
+        for field in COEFFICIENT_FIELDS:
             c = getattr(self, field)
             if c is not None:
                 d[field] = c.to_dict()
@@ -146,7 +146,7 @@ class HardwareClass:
     def from_dict(cls, d: Mapping[str, Any]) -> HardwareClass:
         coefficients = {
             f: Coefficient.from_dict(d[f])
-            for f in _COEFFICIENT_FIELDS
+            for f in COEFFICIENT_FIELDS
             if f in d or f not in _ADDED_LATER
         }
         return cls(

@@ -357,27 +357,37 @@ def build():
 """
 
 
-@pytest.mark.slow
-def test_a_model_that_views_its_colour_input_as_contiguous_is_planned_and_certified(workspace):
-    # The auto planner runs image batches channels-last (faster convolutions); x.view() on a
-    # 3-channel channels-last batch raises, which once ended the gate with an internal error.
+def _image_net_workspace(workspace, source: str, module: str, seed: int, n_eval: int) -> None:
+    """Write ``source`` as ``module``.py with its weights, 24 calibration and ``n_eval``
+    evaluation 3×8×8 inputs (labelled by the model itself) and a config that names it."""
     import importlib.util
 
-    (workspace.root / "viewnet.py").write_text(VIEWING_NET, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("viewnet_for_test", workspace.root / "viewnet.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    (workspace.root / f"{module}.py").write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(
+        f"{module}_for_test", workspace.root / f"{module}.py"
+    )
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
     torch.manual_seed(0)
-    model = module.build().eval()
-    generator = torch.Generator().manual_seed(2)
+    model = loaded.build().eval()
+    generator = torch.Generator().manual_seed(seed)
     calibration = torch.randn(24, 3, 8, 8, generator=generator)
-    evaluation = torch.randn(36, 3, 8, 8, generator=generator)
+    evaluation = torch.randn(n_eval, 3, 8, 8, generator=generator)
     with torch.no_grad():
         labels = model(evaluation).argmax(1)
     torch.save(model.state_dict(), workspace.root / "model.pt")
     torch.save(calibration, workspace.root / "calibration.pt")
     torch.save({"inputs": evaluation, "labels": labels}, workspace.root / "evaluation.pt")
-    workspace.write_config(**{"model.factory": "viewnet:build", "model.input_shape": [1, 3, 8, 8]})
+    workspace.write_config(
+        **{"model.factory": f"{module}:build", "model.input_shape": [1, 3, 8, 8]}
+    )
+
+
+@pytest.mark.slow
+def test_a_model_that_views_its_colour_input_as_contiguous_is_planned_and_certified(workspace):
+    # The auto planner runs image batches channels-last (faster convolutions); x.view() on a
+    # 3-channel channels-last batch raises, which once ended the gate with an internal error.
+    _image_net_workspace(workspace, VIEWING_NET, "viewnet", seed=2, n_eval=36)
     outcome = _gate(workspace)
     assert outcome.exit_code == 0, outcome.text
     report = json.loads((workspace.root / "quantzero-out" / "certificate.json").read_text())
@@ -414,29 +424,10 @@ def build():
 def test_a_classifier_ending_in_log_softmax_or_float64_is_planned_and_certified(workspace, ending):
     # The shipped program's output Linear gives FP32 outputs through an ending it keeps the
     # order of (log-softmax); a cast to float64 after it is the model's own business.
-    import importlib.util
-
     source = ODD_HEAD_NET if ending.endswith("float64") else ODD_HEAD_NET.replace(".double()", "")
-    (workspace.root / "oddhead.py").write_text(source, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("oddhead_for_test", workspace.root / "oddhead.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    torch.manual_seed(0)
-    model = module.build().eval()
-    generator = torch.Generator().manual_seed(3)
-    calibration = torch.randn(24, 3, 8, 8, generator=generator)
-    evaluation = torch.randn(40, 3, 8, 8, generator=generator)
-    with torch.no_grad():
-        labels = model(evaluation).argmax(1)
-    torch.save(model.state_dict(), workspace.root / "model.pt")
-    torch.save(calibration, workspace.root / "calibration.pt")
-    torch.save({"inputs": evaluation, "labels": labels}, workspace.root / "evaluation.pt")
+    _image_net_workspace(workspace, source, "oddhead", seed=3, n_eval=40)
     workspace.write_config(
-        **{
-            "model.factory": "oddhead:build",
-            "model.input_shape": [1, 3, 8, 8],
-            "gate.min_pcs": 0.5,
-        }
+        **{"model.factory": "oddhead:build", "model.input_shape": [1, 3, 8, 8], "gate.min_pcs": 0.5}
     )
     outcome = _gate(workspace)
     assert outcome.exit_code == 0, outcome.text

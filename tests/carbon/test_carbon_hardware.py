@@ -9,6 +9,7 @@ import pytest
 
 from quantzero_ci.carbon import hardware
 from quantzero_ci.carbon.hardware import (
+    COEFFICIENT_FIELDS,
     HARDWARE,
     Coefficient,
     HardwareClass,
@@ -90,14 +91,7 @@ def test_quant_backend_follows_the_cpu_architecture() -> None:
 
 def test_every_coefficient_has_a_source_and_a_stated_uncertainty() -> None:
     for hw in list_hardware():
-        for field in (
-            "fp32_gflops",
-            "watts",
-            "int8_factor",
-            "bf16_factor",
-            "memory_gbps",
-            "op_overhead_us",
-        ):
+        for field in COEFFICIENT_FIELDS:
             c = getattr(hw, field)
             assert c.value > 0, (hw.key, field)
             assert 0 < c.rel_sigma < 1, (hw.key, field)

@@ -23,31 +23,17 @@ from quantzero_ci.carbon.energy import (
     nominal_layer_seconds,
     point_estimate,
 )
-from quantzero_ci.carbon.grid import GridIntensity, get_grid
+from quantzero_ci.carbon.grid import get_grid
 from quantzero_ci.carbon.hardware import Coefficient, HardwareClass, get_hardware, list_hardware
 from quantzero_ci.carbon.section import layer_carbon, layer_works
 from quantzero_ci.measure.profiler import profile_model
+from tests.carbon.test_carbon_energy import GRID
+from tests.carbon.test_carbon_energy import TOY as BARE_TOY
 
-
-def _c(value: float, rel_sigma: float = 0.2) -> Coefficient:
-    return Coefficient(value, rel_sigma, "test value")
-
-
-# 10 GFLOP/s, 5 W, INT8 4x, BF16 2x, 2 GB/s, 1 µs per operator.
-TOY = HardwareClass(
-    key="toy",
-    name="Toy",
-    description="round numbers",
-    fp32_gflops=_c(10.0),
-    watts=_c(5.0),
-    int8_factor=_c(4.0),
-    bf16_factor=_c(2.0),
-    memory_gbps=_c(2.0),
-    quant_backend="x86",
-    op_overhead_us=_c(1.0),
-)
-LEGACY = dataclasses.replace(TOY, op_overhead_us=None)
-GRID = GridIntensity("XX", "Testland", 2024, 400.0, "test", 0.1)
+# test_carbon_energy's round numbers (10 GFLOP/s, 5 W, INT8 4x, BF16 2x, 2 GB/s, no overhead)
+# with 1 µs per operator.
+LEGACY = BARE_TOY
+TOY = dataclasses.replace(BARE_TOY, op_overhead_us=Coefficient(1.0, 0.2, "test value"))
 US = 1e-6
 
 
