@@ -484,20 +484,19 @@ def nominal_layer_seconds(
     """One layer's time at the table's nominal coefficients (what planners trade off): its
     roofline time, its own operator overhead, the conversion into it from ``previous`` (the
     precision its input arrives in) and, with ``following``, the conversion of its output to the
-    precision of the layer after it. The defaults judge a layer alone, as a planner does: FP32 on
-    both sides, so a layer in another precision carries both conversions it would cause there
-    (in a model, the one out of it falls to the next layer; `layer_seconds`). With ``last`` it
-    feeds the model's output instead, which the last layer's precision decides."""
-    work = _work([layer], layer.name, previous, ends_model=last)
-    seconds = float(_layer_seconds(work, *_nominal(hardware))[0, 0])
-    if last or following is None or following == layer.precision:
-        return seconds
+    precision of the layer after it. The defaults judge a layer alone, FP32 on both sides, so a
+    layer in another precision carries both conversions it would cause there (in a model, the
+    one out of it falls to the next layer; `layer_seconds`). The image planner passes its own
+    precision on both sides (no conversions: `auto.drop_costly_int8` weighs them over the whole
+    model), the text route FP32 before and nothing after (dynamic INT8 writes FP32). With
+    ``last`` it feeds the model's output instead, which the last layer's precision decides."""
     nominal = _nominal(hardware)
-    per_op = nominal[3]
-    if per_op is None:
+    gbps, per_op = nominal[2], nominal[3]
+    seconds = float(_layer_seconds(_work([layer], layer.name, previous, last), *nominal)[0, 0])
+    if last or following is None or following == layer.precision or per_op is None:
         return seconds
     leaving = layer.leaving_bytes * (BYTES_FACTOR[layer.precision] + BYTES_FACTOR[following])
-    return seconds + leaving / (nominal[2][0] * 1e9) + float(per_op[0])
+    return seconds + leaving / (gbps[0] * 1e9) + float(per_op[0])
 
 
 def layer_seconds(layers: Sequence[LayerWork], hardware: HardwareClass) -> list[float]:

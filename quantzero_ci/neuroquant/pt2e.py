@@ -378,11 +378,6 @@ def output_tails(graph: fx.Graph) -> list[tuple[fx.Node, list[fx.Node]]]:
     return found
 
 
-def output_layers(graph: fx.Graph) -> list[fx.Node]:
-    """The conv/linear nodes of `output_tails`."""
-    return [node for node, _ in output_tails(graph) if node.target in LAYER_OPS]
-
-
 def _float_outputs(model: fx.GraphModule, config: Any) -> None:
     """Let the model's outputs leave INT8's grid of 256 levels.
 

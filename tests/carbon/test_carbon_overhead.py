@@ -149,7 +149,7 @@ def test_many_tiny_layers_save_far_less_than_their_flops_say() -> None:
 
 
 def test_nominal_layer_seconds_carries_the_conversions_a_layer_alone_causes() -> None:
-    """A planner judges a layer alone, FP32 on both sides: INT8 there costs the quantize into it
+    """A layer judged alone, FP32 on both sides: INT8 there costs the quantize into it
     (4,000 + 1,000 B at 2 GB/s, one operator) and the dequantize out of it (the same)."""
     layer = _layer("b", "INT8")
     conversion = 2.5 * US + 1 * US

@@ -195,7 +195,7 @@ def test_the_output_layer_keeps_int8_weights_and_gives_fp32_outputs(resnetish, c
     _, result = compress(resnetish, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
     assert result.plan.applied_precisions()["head"] == "INT8"
     assert _dequantized_weights(result.reference) == 4  # the head's weight is INT8 too
-    (head,) = pt2e.output_layers(result.reference.graph)
+    [(head, _)] = pt2e.output_tails(result.reference.graph)
     assert head.target == torch.ops.aten.linear.default
     assert not any("quantize" in str(user.target) for user in head.users)
     with torch.no_grad():
@@ -221,7 +221,7 @@ def test_an_output_layer_before_log_softmax_gives_fp32_outputs_too(calibration) 
     plan = hand_plan({"conv": "INT8", "head": "INT8"}, {"conv": "Conv2d", "head": "Linear"})
     _, result = compress(model, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
     assert result.plan.applied_precisions() == {"conv": "INT8", "head": "INT8"}
-    (head,) = pt2e.output_layers(result.reference.graph)
+    [(head, _)] = pt2e.output_tails(result.reference.graph)
     assert head.target == torch.ops.aten.linear.default
     with torch.no_grad():
         assert result.model(_inputs(32, 8)).unique().numel() > 256
