@@ -235,7 +235,8 @@ def verify(task: Task, loaded: Loaded, shipped: Shipped, threads: int) -> Verifi
     batches = loaded.evaluation.batches(loaded.batch_size)
     start = time.perf_counter()
     keep = task.keeps_outputs
-    before = run_pass(loaded.model.module, batches, keep_outputs=keep)
+    channels_last = shipped.engine is not None and shipped.engine.channels_last
+    before = run_pass(loaded.model.module, batches, keep_outputs=keep, channels_last=channels_last)
     after = run_pass(shipped.program, batches, keep_outputs=keep)
     forward = time.perf_counter() - start
     verification = compare_passes(

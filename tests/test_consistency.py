@@ -93,3 +93,41 @@ def test_batches_of_a_network_with_large_activations_stay_within_the_budget():
     assert eval_batch_size(384, activation_bytes=ACTIVATION_BUDGET * 3) == 1
     assert eval_batch_size(384, activation_bytes=1_000) == 42  # small: the timed-batches rule
     assert eval_batch_size(384, requested=64, activation_bytes=lite0_largest_layer) == 64
+
+
+class _Convs(nn.Module):
+    """A conv net that records the memory order of each batch it is given, and writes into it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.channels_last: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.channels_last.append(
+            not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+        )
+        out = self.conv(x).mean((2, 3))
+        x.mul_(0)  # model code that writes into its input
+        return out
+
+
+def test_a_pass_in_channels_last_order_gives_the_same_predictions_and_spares_the_inputs():
+    torch.manual_seed(0)
+    model = _Convs().eval()
+    images = torch.randn(12, 3, 8, 8)
+    batches = list(images.split(4))
+    plain = run_pass(model, batches, keep_outputs=True)
+    assert model.channels_last == [False] * 3
+    ordered = run_pass(model, batches, keep_outputs=True, channels_last=True)
+    assert model.channels_last == [False] * 3 + [True] * 3
+    assert torch.equal(plain.top1, ordered.top1)
+    assert torch.allclose(plain.outputs, ordered.outputs, atol=1e-5)
+    assert torch.equal(torch.cat(batches), images) and images.abs().sum() > 0  # copies were fed
+
+
+def test_channels_last_leaves_inputs_that_are_not_images_in_their_order():
+    model = CountingModel()
+    batches = [torch.randn(4, 2)]
+    passed = run_pass(model, batches, channels_last=True)
+    assert passed.top1.shape == (4,) and model.seen == 4

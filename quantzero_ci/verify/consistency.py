@@ -172,10 +172,20 @@ def fixed_threads(threads: int) -> Iterator[None]:
 
 
 def run_pass(
-    model: nn.Module, batches: Sequence[torch.Tensor], *, keep_outputs: bool = False
+    model: nn.Module,
+    batches: Sequence[torch.Tensor],
+    *,
+    keep_outputs: bool = False,
+    channels_last: bool = False,
 ) -> Pass:
     """One forward pass per batch: top-1 classes, their finiteness, and wall time per batch
-    (and the outputs themselves with `keep_outputs`)."""
+    (and the outputs themselves with `keep_outputs`).
+
+    ``channels_last`` feeds 4-D image batches in channels-last memory order (for a model that
+    takes it, `pt2e.takes_channels_last`): the same values up to float rounding, and PyTorch's
+    CPU convolutions run faster (EfficientNet-Lite2 at 240 px: 16.8 against 23.5 ms per input at
+    batches of 6, medians of 3 interleaved runs, 2 cores)."""
+    order = torch.channels_last if channels_last else torch.contiguous_format
     kept: list[torch.Tensor] = []
     predictions: list[torch.Tensor] = []
     finite: list[torch.Tensor] = []
@@ -184,8 +194,9 @@ def run_pass(
     with torch.inference_mode():
         for batch in batches:
             start = time.perf_counter()
-            logits = model(batch.clone())  # model code that writes to its input cannot
-            # change what the next pass sees
+            image = batch.ndim == 4 and batch.is_floating_point()
+            # a copy: model code that writes to its input cannot change what the next pass sees
+            logits = model(batch.clone(memory_format=order if image else torch.contiguous_format))
             seconds.append(time.perf_counter() - start)
             top1, ok, classes = _top1(logits, int(batch.shape[0]))
             if keep_outputs:

@@ -378,3 +378,53 @@ def test_planning_passes_run_channels_last_only_where_the_model_takes_it(resneti
     assert pt2e.takes_channels_last(resnetish, EXAMPLE)
     assert not pt2e.takes_channels_last(_NeedsContiguous().eval(), EXAMPLE)
     assert not pt2e.takes_channels_last(resnetish, torch.zeros(1, 3, 16, dtype=torch.long))
+
+
+@pytest.mark.slow
+def test_forgetting_provenance_before_lowering_leaves_the_outputs_alone(
+    resnetish, calibration, tmp_path: Path, monkeypatch
+) -> None:
+    from quantzero_ci.runtimes import executorch_xnnpack
+
+    plan = _plan(stem="INT8", conv1="INT8", conv2="INT8", head="INT8")
+    engine, result = compress(resnetish, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
+    engine.ship(result, tmp_path / "forgot.pte")
+    forgot_calls: list[int] = []
+    monkeypatch.setattr(
+        executorch_xnnpack, "_forget_provenance", lambda graph: forgot_calls.append(1)
+    )
+    engine.ship(result, tmp_path / "kept.pte")
+    assert forgot_calls == [1]  # the replaced step really ran in the second lowering
+    x = _inputs(12, 9)
+    forgot, kept = RUNTIME.load(tmp_path / "forgot.pte"), RUNTIME.load(tmp_path / "kept.pte")
+    assert torch.equal(forgot(x), kept(x))
+
+
+@pytest.mark.slow
+def test_a_plan_with_fp32_layers_before_an_int8_head_takes_every_range_from_the_bank(
+    resnetish, calibration, monkeypatch
+) -> None:
+    """The head's dynamic input observer watches a static observer in the bank's graph and the
+    plain flatten here; it records nothing, so the plan still takes every range from the bank
+    and does not calibrate again."""
+    engine, _ = compress(
+        resnetish,
+        _plan(stem="INT8", conv1="INT8", conv2="INT8", head="INT8"),
+        EXAMPLE,
+        calibration,
+        RUNTIME,
+        max_batch=8,
+    )
+    calibrations: list[int] = []
+    calibrate = pt2e.calibrate
+    monkeypatch.setattr(
+        pt2e, "calibrate", lambda *a, **k: calibrations.append(1) or calibrate(*a, **k)
+    )
+    partial = _plan(stem="FP32", conv1="INT8", conv2="FP32", head="INT8")
+    from_bank = engine.build(partial)
+    assert calibrations == []
+    monkeypatch.undo()
+    _, fresh = compress(resnetish, partial, EXAMPLE, calibration, RUNTIME, max_batch=8)
+    x = _inputs(8, 4)
+    with torch.no_grad():
+        assert torch.equal(from_bank.model(x), fresh.model(x))
