@@ -428,3 +428,23 @@ def test_a_plan_with_fp32_layers_before_an_int8_head_takes_every_range_from_the_
     x = _inputs(8, 4)
     with torch.no_grad():
         assert torch.equal(from_bank.model(x), fresh.model(x))
+
+
+@pytest.mark.slow
+def test_sharing_provenance_history_leaves_the_program_bytes_alone(
+    resnetish, calibration, tmp_path: Path, monkeypatch
+) -> None:
+    from contextlib import nullcontext
+
+    from torch.fx import traceback
+
+    from quantzero_ci.runtimes import executorch_xnnpack
+
+    original = traceback.NodeSource.__init__
+    plan = _plan(stem="INT8", conv1="INT8", conv2="INT8", head="INT8")
+    engine, result = compress(resnetish, plan, EXAMPLE, calibration, RUNTIME, max_batch=8)
+    engine.ship(result, tmp_path / "shared.pte")
+    assert traceback.NodeSource.__init__ is original  # restored
+    monkeypatch.setattr(executorch_xnnpack, "_shared_history", nullcontext)
+    engine.ship(result, tmp_path / "copied.pte")
+    assert (tmp_path / "shared.pte").read_bytes() == (tmp_path / "copied.pte").read_bytes()
