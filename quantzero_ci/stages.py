@@ -250,6 +250,7 @@ def verify(task: Task, loaded: Loaded, shipped: Shipped, threads: int) -> Verifi
     if differs.ndim > 1:  # per-position predictions: an input changed if any position did
         differs = differs.flatten(1).any(1)
     changed = differs.nonzero().flatten().tolist()
+    verification = replace(verification, fp32_channels_last=channels_last)
     verification, measured = task.apply_measure(
         verification, before, after, batches, loaded.pooling
     )

@@ -131,3 +131,18 @@ def test_channels_last_leaves_inputs_that_are_not_images_in_their_order():
     batches = [torch.randn(4, 2)]
     passed = run_pass(model, batches, channels_last=True)
     assert passed.top1.shape == (4,) and model.seen == 4
+
+
+def test_the_latency_record_says_when_fp32_ran_channels_last():
+    from dataclasses import replace
+
+    model = _Convs().eval()
+    batches = list(torch.randn(40, 3, 8, 8, generator=torch.Generator().manual_seed(2)).split(4))
+    before = run_pass(model, batches, channels_last=True)
+    after = run_pass(model, batches)
+    plain = compare_passes(before, after, None, batch_size=4, threads=1)
+    assert plain.latency_dict()["fp32_memory_format"] == "contiguous"
+    assert "channels-last" not in plain.latency_dict()["note"]
+    ordered = replace(plain, fp32_channels_last=True).latency_dict()
+    assert ordered["fp32_memory_format"] == "channels_last"
+    assert "channels-last" in ordered["note"]

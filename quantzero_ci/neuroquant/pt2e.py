@@ -680,19 +680,53 @@ def run(
 
 
 def takes_channels_last(model: Callable[[torch.Tensor], Any], example: torch.Tensor) -> bool:
-    """Whether ``model`` runs an image batch (4-D, floating point) in channels-last memory order.
-    A model that views its input as contiguous (``x.view(len(x), -1)``) or checks that it is
-    cannot; the planner's passes then feed it contiguous batches (slower convolutions, same
-    values). Whatever the model raises here, the contiguous passes meet it again, where it is
-    reported."""
+    """Whether ``model`` runs an image batch (4-D, floating point) in channels-last memory order
+    and answers as it does in contiguous order (`same_outputs`). A model that views its input
+    as contiguous (``x.view(len(x), -1)``) or checks that it is cannot; one whose code branches
+    on the memory order would be measured against other outputs than its users get. The
+    planner's and the verification's FP32 passes then feed it contiguous batches (slower
+    convolutions, same values). Whatever the model raises here, the contiguous passes meet it
+    again, where it is reported."""
     if not (example.ndim == 4 and example.is_floating_point()):
         return False
+    first = example[:1]
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model(example[:1].contiguous(memory_format=torch.channels_last))
+            ordered = model(first.contiguous(memory_format=torch.channels_last))
+            plain = model(first.contiguous().clone())
     except Exception:  # the model's own code: any error means "not in this memory order"
         return False
+    return same_outputs(plain, ordered)
+
+
+def same_outputs(a: Any, b: Any) -> bool:
+    """Whether two model outputs hold the same structure and values up to float rounding
+    (relative 1e-3 of each tensor's largest magnitude: memory orders round convolutions
+    differently, by about 1e-6)."""
+    from torch.utils._pytree import tree_flatten
+
+    leaves_a, spec_a = tree_flatten(a)
+    leaves_b, spec_b = tree_flatten(b)
+    if spec_a != spec_b:
+        return False
+    for x, y in zip(leaves_a, leaves_b, strict=True):
+        if isinstance(x, torch.Tensor) != isinstance(y, torch.Tensor):
+            return False
+        if not isinstance(x, torch.Tensor):
+            continue
+        if x.shape != y.shape or x.dtype != y.dtype:
+            return False
+        if not x.is_floating_point():
+            if not torch.equal(x, y):
+                return False
+            continue
+        finite = torch.isfinite(x)
+        if not torch.equal(finite, torch.isfinite(y)):
+            return False
+        x, y = x[finite].double(), y[finite].double()
+        if x.numel() and float((x - y).abs().max()) > 1e-3 * max(float(x.abs().max()), 1e-6):
+            return False
     return True
 
 

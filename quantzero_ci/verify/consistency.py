@@ -35,6 +35,10 @@ LATENCY_NOTE = (
     "Measured on the machine that ran the gate (evidence about that machine, not about the "
     "deployment hardware the carbon estimate is for); median per-input time over the timed batches."
 )
+CHANNELS_LAST_NOTE = (
+    " The FP32 model ran these batches in channels-last memory order, which PyTorch's CPU "
+    "convolutions run faster than the contiguous order the batch-1 timings use."
+)
 MIN_TIMED_BATCHES = 8
 MAX_BATCH = 64
 # Bytes of the largest layer's activations one batch may hold. A batch whose activations spill
@@ -85,6 +89,7 @@ class Verification:
     measure: str = "top1"
     definition: str | None = None  # a measure's own definition (measures.DEFINITIONS)
     measure_extra: Mapping | None = None
+    fp32_channels_last: bool = False  # the FP32 pass fed image batches channels-last
 
     def consistency_dict(self) -> dict:
         if self.definition is not None:
@@ -133,7 +138,8 @@ class Verification:
             "batch_size": self.batch_size,
             "batches_timed": self.batches_timed,
             "threads": self.threads,
-            "note": LATENCY_NOTE
+            "fp32_memory_format": "channels_last" if self.fp32_channels_last else "contiguous",
+            "note": (LATENCY_NOTE + (CHANNELS_LAST_NOTE if self.fp32_channels_last else ""))
             if self.batches_timed
             else "Not measured: the evaluation set fits in one batch, which is the warm-up.",
         }

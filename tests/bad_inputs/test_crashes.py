@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from torch import nn
 
 from quantzero_ci.errors import EXIT_INTERNAL
 
@@ -339,6 +340,7 @@ def test_a_model_with_one_output_per_input_is_certified_in_a_cortical_mode(works
 VIEWING_NET = """
 import torch
 from torch import nn
+from torch import nn
 
 
 class Net(nn.Module):
@@ -399,6 +401,7 @@ def test_a_model_that_views_its_colour_input_as_contiguous_is_planned_and_certif
 ODD_HEAD_NET = """
 import torch
 from torch import nn
+from torch import nn
 
 
 class Net(nn.Module):
@@ -435,3 +438,32 @@ def test_a_classifier_ending_in_log_softmax_or_float64_is_planned_and_certified(
     applied = {layer["name"]: layer["applied"] for layer in report["compression"]["layers"]}
     assert report["consistency"]["n"] == 40
     assert "INT8" in applied.values()
+
+
+class _AnswersByMemoryOrder(nn.Module):
+    """Runs channels-last input without error but answers differently for it: the FP32 passes
+    must measure what users of the contiguous model get."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv(x).mean((2, 3))
+        return out if x.is_contiguous() else -out
+
+
+def test_a_model_that_answers_differently_channels_last_is_fed_contiguous_batches() -> None:
+    from quantzero_ci.neuroquant import pt2e
+    from quantzero_ci.verify.consistency import run_pass
+
+    torch.manual_seed(0)
+    model = _AnswersByMemoryOrder().eval()
+    example = torch.randn(1, 3, 8, 8)
+    assert not pt2e.takes_channels_last(model, example)
+    plain = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1)).eval()
+    assert pt2e.takes_channels_last(plain, example)  # an honest model still gets the fast order
+    batches = list(torch.randn(8, 3, 8, 8).split(4))
+    contiguous = run_pass(model, batches, keep_outputs=True)
+    with torch.no_grad():
+        assert torch.allclose(contiguous.outputs, model(torch.cat(batches)))
