@@ -182,8 +182,8 @@ def main() -> None:
         _machine(),
     )
     print("forward only = plain FP32 over all calibration inputs + FP32 and the saved compressed")
-    print("model over the evaluation inputs. The gate's calibration stops after the last INT8")
-    print("layer, so this bound can exceed the gate's own forward time (negative overhead).")
+    print("model over the evaluation inputs; auto's planning passes (sensitivities, noise floor,")
+    print("plan checks) and the lowering come on top of it.")
 
 
 def _machine() -> str:
