@@ -693,8 +693,8 @@ def takes_channels_last(model: Callable[[torch.Tensor], Any], example: torch.Ten
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ordered = model(first.contiguous(memory_format=torch.channels_last))
-            plain = model(first.contiguous().clone())
+            ordered = model(first.clone(memory_format=torch.channels_last))  # copies: model
+            plain = model(first.clone(memory_format=torch.contiguous_format))  # code may write
     except Exception:  # the model's own code: any error means "not in this memory order"
         return False
     return same_outputs(plain, ordered)

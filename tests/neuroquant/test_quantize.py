@@ -92,8 +92,17 @@ def test_simulated_graph_matches_the_reference_graph(resnetish, calibration) -> 
 
 
 @pytest.mark.slow
-def test_a_plan_built_from_the_observer_bank_equals_one_calibrated_afresh(
-    resnetish, calibration
+@pytest.mark.parametrize(
+    "partial",
+    [
+        dict(stem="INT8", conv1="FP32", conv2="INT8", head="FP32"),
+        # the head's dynamic input observer watches a static observer in the bank's graph and
+        # the plain flatten here; it records nothing, so it needs nothing from the bank
+        dict(stem="FP32", conv1="INT8", conv2="FP32", head="INT8"),
+    ],
+)
+def test_a_plan_takes_every_range_from_the_observer_bank_and_equals_one_calibrated_afresh(
+    resnetish, calibration, partial, monkeypatch
 ) -> None:
     engine, _ = compress(
         resnetish,
@@ -103,9 +112,15 @@ def test_a_plan_built_from_the_observer_bank_equals_one_calibrated_afresh(
         RUNTIME,
         max_batch=8,
     )
-    partial = _plan(stem="INT8", conv1="FP32", conv2="INT8", head="FP32")
-    from_bank = engine.build(partial)
-    _, fresh = compress(resnetish, partial, EXAMPLE, calibration, RUNTIME, max_batch=8)
+    calibrations: list[int] = []
+    calibrate = pt2e.calibrate
+    monkeypatch.setattr(
+        pt2e, "calibrate", lambda *a, **k: calibrations.append(1) or calibrate(*a, **k)
+    )
+    from_bank = engine.build(_plan(**partial))
+    assert calibrations == []  # no second pass over the calibration inputs
+    monkeypatch.undo()
+    _, fresh = compress(resnetish, _plan(**partial), EXAMPLE, calibration, RUNTIME, max_batch=8)
     x = _inputs(8, 4)
     with torch.no_grad():
         assert torch.equal(from_bank.model(x), fresh.model(x))
@@ -398,36 +413,6 @@ def test_forgetting_provenance_before_lowering_leaves_the_outputs_alone(
     x = _inputs(12, 9)
     forgot, kept = RUNTIME.load(tmp_path / "forgot.pte"), RUNTIME.load(tmp_path / "kept.pte")
     assert torch.equal(forgot(x), kept(x))
-
-
-@pytest.mark.slow
-def test_a_plan_with_fp32_layers_before_an_int8_head_takes_every_range_from_the_bank(
-    resnetish, calibration, monkeypatch
-) -> None:
-    """The head's dynamic input observer watches a static observer in the bank's graph and the
-    plain flatten here; it records nothing, so the plan still takes every range from the bank
-    and does not calibrate again."""
-    engine, _ = compress(
-        resnetish,
-        _plan(stem="INT8", conv1="INT8", conv2="INT8", head="INT8"),
-        EXAMPLE,
-        calibration,
-        RUNTIME,
-        max_batch=8,
-    )
-    calibrations: list[int] = []
-    calibrate = pt2e.calibrate
-    monkeypatch.setattr(
-        pt2e, "calibrate", lambda *a, **k: calibrations.append(1) or calibrate(*a, **k)
-    )
-    partial = _plan(stem="FP32", conv1="INT8", conv2="FP32", head="INT8")
-    from_bank = engine.build(partial)
-    assert calibrations == []
-    monkeypatch.undo()
-    _, fresh = compress(resnetish, partial, EXAMPLE, calibration, RUNTIME, max_batch=8)
-    x = _inputs(8, 4)
-    with torch.no_grad():
-        assert torch.equal(from_bank.model(x), fresh.model(x))
 
 
 @pytest.mark.slow
