@@ -21,9 +21,10 @@ stay at the target, judged against the planning inputs' own noise floor.
    plan is accepted when mean pᵢ plus one paired standard error of (pᵢ − qᵢ) (counting the
    evaluation inputs' own sampling, by their number) stays within 1 − target, and its measured
    flips are not significantly (two binomial standard errors) above that
-   (``floorjudge.paired_judge``, the statistic the text route uses too). Step 3
-   repeats with the refitted λ, aiming one paired standard error inside the target (at most
-   ``MAX_ROUNDS`` builds). The cheapest accepted plan ships, lowered once.
+   (``floorjudge.paired_judge``, the statistic the text route uses too). Every build, the
+   first too, aims that standard error inside the target (before any build, from the flips
+   the unscaled sensitivities predict: ``first_margin``); step 3 repeats with the refitted λ
+   (at most ``MAX_ROUNDS`` builds). The cheapest accepted plan ships, lowered once.
 """
 
 from __future__ import annotations
@@ -213,7 +214,17 @@ def plan_auto(request: PlanRequest) -> Planned:
         effective_target=effective,
         target_clipped=clipped,
     )
-    scale, margin = 1.0, 0.0
+    scale = 1.0
+    margin = first_margin(
+        sens,
+        options,
+        cost,
+        works,
+        request.hardware,
+        allowed,
+        noise.flip_probability,
+        request.evaluation_inputs,
+    )
     accepted: tuple[dict[str, str], Any, Check] | None = None
     last: tuple[dict[str, str], Any, Check] | None = None
     tried: list[dict[str, str]] = []
@@ -381,6 +392,37 @@ def judge(
         scale,
         verdict.accepted,
     )
+
+
+def first_margin(
+    sens: sensitivity.Sensitivity,
+    options: Mapping[str, tuple[str, ...]],
+    cost: Mapping[str, Mapping[str, float]],
+    works: Mapping[str, Mapping[str, LayerWork]],
+    hardware: HardwareClass,
+    allowed: float,
+    noise_flip: np.ndarray,
+    evaluation_inputs: int | None,
+) -> float:
+    """The first build's aim inside the target: the judge's own margin (``Z`` judged standard
+    errors), from the flips the unscaled sensitivities predict for the plan chosen with it.
+
+    Aimed at the target itself, the first plan's predicted agreement sits exactly there, which
+    the judge (mean pᵢ + Z·SE within the allowed share) accepts only when the measured margin
+    errors turn out smaller than predicted. A few rounds of choose-then-measure-the-SE settle
+    the margin without a build."""
+    margin = 0.0
+    for _ in range(3):
+        aim = min(1.0, 1.0 - allowed + margin)
+        assignment = drop_costly_int8(choose(sens, options, cost, aim, 1.0), works, hardware)
+        variance = np.maximum(sens.total_variance(assignment), 0.0)
+        flip = flip_probability(sens.margins, np.sqrt(variance))
+        verdict = paired_judge(flip, noise_flip, 0.0, allowed, evaluation_inputs)
+        settled = Z * verdict.judged_se
+        if abs(settled - margin) < 1e-4:
+            break
+        margin = settled
+    return margin
 
 
 def _trainable_copy(model: torch.nn.Module) -> torch.nn.Module:

@@ -161,3 +161,42 @@ def test_a_layer_whose_int8_costs_the_model_time_is_raised_to_fp32() -> None:
     assert kept == {"big": "INT8", "tiny": "FP32", "last": "FP32"}
     assert model_seconds(kept, layers, hardware) < model_seconds(plan, layers, hardware)
     assert model_seconds(kept, layers, hardware) < model_seconds({}, layers, hardware)
+
+
+def test_the_first_build_aims_inside_the_target_by_the_judges_own_margin() -> None:
+    """Aimed at the target itself, a plan whose errors come out exactly as predicted is refused
+    (its predicted agreement sits on the target, the judge wants a standard error more); aimed
+    by `first_margin`, the same sensitivities give a plan the judge accepts."""
+    from quantzero_ci.carbon.energy import LayerWork
+    from quantzero_ci.neuroquant.auto import first_margin
+    from quantzero_ci.neuroquant.floorjudge import flip_probability, paired_judge
+
+    rng = np.random.default_rng(0)
+    n, names = 200, [f"layer{i}" for i in range(60)]
+    margins = rng.exponential(1.0, n)
+    variances = {
+        name: {"INT8": rng.exponential(0.002 * (i + 1), n)} for i, name in enumerate(names)
+    }
+    sens = Sensitivity(margins=margins, variances=variances, top1=torch.zeros(n, dtype=torch.long))
+    options = {name: ("INT8", "FP32") for name in names}
+    cost = {name: {"INT8": 1.0, "FP32": 2.0} for name in names}
+    size = 1024
+    works = {
+        name: {
+            p: LayerWork(name, size**2, 4 * size**2, 8 * size, p, 4 * size) for p in options[name]
+        }
+        for name in names
+    }
+    hardware = get_hardware("laptop-cpu")
+    noise_flip = np.full(n, 0.01)
+    allowed = 0.08
+
+    def judged(aim: float) -> bool:
+        plan = choose(sens, options, cost, target=aim, scale=1.0)
+        flip = flip_probability(margins, np.sqrt(sens.total_variance(plan)))
+        return paired_judge(flip, noise_flip, float(flip.mean()), allowed, 384).accepted
+
+    margin = first_margin(sens, options, cost, works, hardware, allowed, noise_flip, 384)
+    assert 0 < margin < 0.1
+    assert not judged(1.0 - allowed)
+    assert judged(1.0 - allowed + margin)
