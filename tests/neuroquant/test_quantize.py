@@ -373,10 +373,37 @@ def test_skipping_unmatchable_patterns_leaves_the_program_bytes_alone(
     from quantzero_ci.runtimes import executorch_xnnpack
 
     RUNTIME.lower(resnetish, EXAMPLE, tmp_path / "skipped.pte")
-    everything = {kind: ("",) for kind in executorch_xnnpack.PATTERN_ANCHORS}  # "" is in any name
-    monkeypatch.setattr(executorch_xnnpack, "PATTERN_ANCHORS", everything)
+    for table in ("PATTERN_ANCHORS", "PASS_ANCHORS"):
+        everything = {kind: ("",) for kind in getattr(executorch_xnnpack, table)}  # "" is in any
+        monkeypatch.setattr(executorch_xnnpack, table, everything)
     RUNTIME.lower(resnetish, EXAMPLE, tmp_path / "stock.pte")
     assert (tmp_path / "skipped.pte").read_bytes() == (tmp_path / "stock.pte").read_bytes()
+
+
+def test_lowering_leaves_out_only_passes_the_graph_gives_no_work(resnetish) -> None:
+    from executorch.backends.xnnpack._passes import XNNPACKPassManager
+
+    from quantzero_ci.runtimes import executorch_xnnpack
+
+    def passes(model: nn.Module) -> set[str]:
+        program = torch.export.export(model, (EXAMPLE,))
+        with executorch_xnnpack._passes_it_can_match(program.graph):
+            return {p.__name__ for p in XNNPACKPassManager(program).passes}
+
+    stock = {
+        p.__name__ for p in XNNPACKPassManager(torch.export.export(resnetish, (EXAMPLE,))).passes
+    }
+    convs = passes(resnetish)  # batch norms, no concatenation, PReLU, upsampling or attention
+    assert stock - convs == {
+        "DecomposeConcatenate",
+        "PReLUReshapePass",
+        "ConvertToUpsampleBilinear2d",
+        "ConvertToSDPAPass",
+    }
+    upsampling = passes(_UpsampleAttention().eval())
+    assert {"ConvertToUpsampleBilinear2d", "ConvertToSDPAPass"} <= upsampling
+    assert {"FuseBatchNormPass", "DecomposeBatchNorm"}.isdisjoint(upsampling)
+    assert XNNPACKPassManager.__init__.__name__ == "__init__"  # restored
 
 
 class _NeedsContiguous(nn.Module):
