@@ -129,7 +129,7 @@ def _lower(graph_module: Any, example: torch.Tensor, path: Path) -> None:
         _forget_provenance(program.graph)
         with (
             _patterns_it_can_match(program.graph),
-            _passes_it_can_match(program.graph),
+            _passes_it_can_match(),
             _shared_history(),
         ):
             edge = to_edge_transform_and_lower(
@@ -237,29 +237,25 @@ PASS_ANCHORS = {
 
 
 @contextmanager
-def _passes_it_can_match(graph: torch.fx.Graph) -> Iterator[None]:
-    """Lower without XNNPACK's graph passes that no op of ``graph`` could give work
+def _passes_it_can_match() -> Iterator[None]:
+    """Lower without XNNPACK's graph passes that no op of the delegate's graph could give work
     (`PASS_ANCHORS`).
 
     XNNPACK's delegate runs 17 passes over its graph, and most of them trace the whole graph
     again with fake tensors whether they change anything or not (about 0.5 s each on
     EfficientNet-Lite2). Those that only rewrite a batch norm, a concatenation, a PReLU, an
-    upsampling or attention are left out where the graph has none; the program's bytes are the
-    same (``tests/neuroquant/test_quantize.py``, and on Lite2). Lowering EfficientNet-Lite2 all
+    upsampling or attention are left out where the graph the delegate receives (decomposed:
+    ``torch.stack`` is a ``cat`` there) has none; the program's bytes are the same
+    (``tests/neuroquant/test_quantize.py``, and on Lite2). Lowering EfficientNet-Lite2 all
     INT8 took 14.7 instead of 17.3 s here (medians of 3 interleaved runs, 2 cores)."""
     from executorch.backends.xnnpack._passes import XNNPACKPassManager
 
-    names = [str(node.target).lower() for node in graph.nodes if node.op == "call_function"]
-    idle = {
-        kind
-        for kind, anchors in PASS_ANCHORS.items()
-        if not any(anchor in name for name in names for anchor in anchors)
-    }
     original = XNNPACKPassManager.__init__
 
     def without_idle(self: Any, exported_program: Any, passes: Any = None) -> None:
         original(self, exported_program, passes)
         if not passes:  # the delegate's default list, not a caller's own choice
+            idle = idle_passes(exported_program.graph)
             self.passes = [p for p in self.passes if p.__name__ not in idle]
 
     XNNPACKPassManager.__init__ = without_idle  # type: ignore[method-assign]
@@ -267,6 +263,16 @@ def _passes_it_can_match(graph: torch.fx.Graph) -> Iterator[None]:
         yield
     finally:
         XNNPACKPassManager.__init__ = original  # type: ignore[method-assign]
+
+
+def idle_passes(graph: torch.fx.Graph) -> set[str]:
+    """The passes of `PASS_ANCHORS` for which no op of ``graph`` has an anchor in its name."""
+    names = [str(node.target).lower() for node in graph.nodes if node.op == "call_function"]
+    return {
+        kind
+        for kind, anchors in PASS_ANCHORS.items()
+        if not any(anchor in name for name in names for anchor in anchors)
+    }
 
 
 class ProgramModel:
