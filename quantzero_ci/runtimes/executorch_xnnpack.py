@@ -20,7 +20,7 @@ fast as batches of 16 or 64 do (4.1 ms against 5.4 and 10.8 ms).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib import metadata
@@ -209,16 +209,12 @@ def _patterns_it_can_match(graph: torch.fx.Graph) -> Iterator[None]:
     program's bytes are the same (``tests/neuroquant/test_quantize.py``)."""
     from executorch.backends.xnnpack.partition.graphs import bilinear_2d, sdpa
 
-    names = [str(node.target).lower() for node in graph.nodes if node.op == "call_function"]
-
-    def absent(kind: str) -> bool:
-        return not any(anchor in name for name in names for anchor in PATTERN_ANCHORS[kind])
-
+    absent = _without_ops(graph, PATTERN_ANCHORS)
     saved = bilinear_2d.get_graphs_dict, sdpa.get_graphs
     try:
-        if absent("bilinear_2d"):
+        if "bilinear_2d" in absent:
             bilinear_2d.get_graphs_dict = dict
-        if absent("sdpa"):
+        if "sdpa" in absent:
             sdpa.get_graphs = list
         yield
     finally:
@@ -267,11 +263,16 @@ def _passes_it_can_match() -> Iterator[None]:
 
 def idle_passes(graph: torch.fx.Graph) -> set[str]:
     """The passes of `PASS_ANCHORS` for which no op of ``graph`` has an anchor in its name."""
+    return _without_ops(graph, PASS_ANCHORS)
+
+
+def _without_ops(graph: torch.fx.Graph, anchors: Mapping[str, tuple[str, ...]]) -> set[str]:
+    """The keys of ``anchors`` none of whose names is part of any op name in ``graph``."""
     names = [str(node.target).lower() for node in graph.nodes if node.op == "call_function"]
     return {
         kind
-        for kind, anchors in PASS_ANCHORS.items()
-        if not any(anchor in name for name in names for anchor in anchors)
+        for kind, needed in anchors.items()
+        if not any(anchor in name for name in names for anchor in needed)
     }
 
 
